@@ -1,0 +1,51 @@
+# Two commands on a fresh clone: `make lab` (learn) and `make test` (check everything).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NB_SANITIZE := notebooks/nbval_sanitize.cfg
+
+.PHONY: setup lab demo test lint unit nbtest notebooks bench clean
+
+setup: $(STAMP)
+
+# Re-installs only when pyproject.toml changes, so `make setup` is quick when already done.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+demo: setup
+	$(BIN)/python -m tutorial_lib demo --out reports
+
+lint: setup
+	$(BIN)/ruff check tutorial_lib tests
+
+unit: setup
+	$(BIN)/python -m pytest -q tests
+
+# Notebooks in fast mode: every cell runs; NBVAL_CHECK_OUTPUT cells compare their stored output.
+nbtest: setup
+	TUTORIAL_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with $(NB_SANITIZE) -p no:cacheprovider notebooks/
+
+test: lint unit nbtest
+
+# Re-run every notebook at default settings and store its outputs in place.
+notebooks: setup
+	for nb in notebooks/[0-9]*.ipynb; do \
+		$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+			--ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
+	done
+
+bench: setup
+	$(BIN)/python -m tutorial_lib bench clustering --data digits
+	$(BIN)/python -m tutorial_lib bench clustering --data mnist
+	$(BIN)/python -m tutorial_lib bench segmentation --data mosaic
+	$(BIN)/python -m tutorial_lib bench segmentation --data segfolder:../shared/data/nuclei
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache reports

@@ -1,0 +1,96 @@
+"""Benchmarks: every method of a task on one dataset, same seeds, one table.
+
+A task module (``tutorial_lib.cluster`` or ``tutorial_lib.segment``) provides ``METHODS`` (an
+ordered mapping of method names, baselines first) and ``evaluate(data, method=, seed=, ...)``,
+which returns a dict of scores. This module runs the grid, takes the median over seeds, and writes
+the table as Markdown and JSON.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import statistics
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+TASK_MODULES = {"clustering": "tutorial_lib.cluster", "segmentation": "tutorial_lib.segment"}
+TASK_METRICS = {
+    "clustering": ("acc", "nmi", "ari", "seconds"),
+    "segmentation": ("miou", "pixel_acc", "seconds_per_image"),
+}
+
+
+def median_over_seeds(runs: list[dict], keys: tuple[str, ...]) -> dict:
+    """Median of each numeric key over a list of per-seed result dicts (keys missing are skipped)."""
+    out = {}
+    for key in keys:
+        values = [r[key] for r in runs if isinstance(r.get(key), (int, float))]
+        if values:
+            out[key] = float(statistics.median(values))
+    return out
+
+
+def markdown_table(rows: list[dict], columns: tuple[str, ...]) -> str:
+    """A Markdown table with a ``method`` column first; floats shown with 3 decimals."""
+    header = "| method | " + " | ".join(columns) + " |"
+    rule = "|" + "---|" * (len(columns) + 1)
+    lines = [header, rule]
+    for row in rows:
+        cells = [f"{row[c]:.3f}" if isinstance(row.get(c), float) else str(row.get(c, ""))
+                 for c in columns]
+        lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_benchmark(task: str, data: str, *, root=None, seeds=(0, 1, 2), limit=None,
+                  out_dir="bench/results", methods=None, device="auto") -> str:
+    """Run every method of ``task`` on ``data`` for each seed; write and return the Markdown table.
+
+    Parameters
+    ----------
+    task : {"clustering", "segmentation"}
+    data : str
+        A dataset name understood by ``tutorial_lib.data`` (``digits``, ``mnist``, ``mosaic``,
+        ``segfolder:PATH``, ...).
+    seeds : sequence of int
+        The same seeds are used for every method; the table shows the median over them.
+    methods : list of str, optional
+        Only these methods (default: all of the task's ``METHODS``, baselines first).
+
+    Returns
+    -------
+    str
+        The Markdown table, also written to ``out_dir/<task>_<data>.md`` with the per-seed runs in
+        ``out_dir/<task>_<data>.json``.
+    """
+    if task not in TASK_MODULES:
+        raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASK_MODULES)}")
+    module = importlib.import_module(TASK_MODULES[task])
+    names = list(methods) if methods else list(module.METHODS)
+    unknown = [m for m in names if m not in module.METHODS]
+    if unknown:
+        raise ValueError(f"unknown {task} method(s) {unknown}; available: {list(module.METHODS)}")
+    keys = TASK_METRICS[task]
+    rows, runs = [], {}
+    started = time.time()
+    for name in tqdm(names, desc=f"{task} on {data}"):
+        runs[name] = [module.evaluate(data, root=root, method=name, seed=s, limit=limit,
+                                      device=device) for s in seeds]
+        rows.append({"method": name, **median_over_seeds(runs[name], keys)})
+    table = markdown_table(rows, keys)
+    first = runs[names[0]][0]
+    meta = {k: first[k] for k in ("n_samples", "n_images", "n_clusters", "device") if k in first}
+    slug = f"{task}_{data}".replace(":", "_").replace("/", "_").replace(".", "")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    header = (f"# {task} on `{data}`\n\nMedian over seeds {list(seeds)}; "
+              f"{', '.join(f'{k}={v}' for k, v in meta.items())}; "
+              f"total {time.time() - started:.0f} s.\n\n")
+    (out / f"{slug}.md").write_text(header + table + "\n")
+    (out / f"{slug}.json").write_text(json.dumps(
+        {"task": task, "data": data, "seeds": list(seeds), "meta": meta, "median": rows,
+         "runs": runs}, indent=2) + "\n")
+    return table
