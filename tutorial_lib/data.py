@@ -16,10 +16,12 @@ Files that must be downloaded live under the data root (:func:`tutorial_lib.runt
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import os
 import pickle
 import socket
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -329,6 +331,387 @@ def _load_remote(name: str, split: str, root, download: bool, limit, seed) -> Im
     images, labels = remote.read(folder, split)
     classes = remote.classes if labels is not None else ()
     return _finish(images, labels, classes, f"{name}-{split}", limit, seed, scale=255.0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reading the user's files: one robust reader for images, one for masks
+# ----------------------------------------------------------------------------------------------------
+def _skip(path: Path, why: str) -> None:
+    warnings.warn(f"skipped {path}: {why}", UserWarning, stacklevel=4)
+
+
+def _open_image(path: Path):
+    """Open and decode an image with Pillow; None (after one warning naming the file) if it can't be."""
+    from PIL import Image
+
+    try:
+        if path.stat().st_size == 0:
+            _skip(path, "empty file")
+            return None
+        image = Image.open(path)
+        image.load()
+        return image
+    except Exception as exc:  # noqa: BLE001 - Pillow raises OSError, ValueError, SyntaxError, ... on bad files
+        _skip(path, f"not a readable image ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})")
+        return None
+
+
+def _pil_to_rgb(image) -> np.ndarray:
+    """Any Pillow image (grey, palette, RGBA, 16-bit, float) to float32 (H, W, 3) in [0, 1].
+
+    Transparent pixels are composited on white, which is how a viewer shows them.
+    """
+    mode = image.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        grey = np.asarray(image, dtype=np.float32)
+        # 16-bit files use the full 0..65535 range; 32-bit "I" and float files have no fixed range
+        scale = 65535.0 if mode.startswith("I;16") or grey.max() > 255 else 255.0
+        scale = max(float(grey.max()), 1.0) if mode == "F" else scale
+        return np.repeat(np.clip(grey / scale, 0, 1)[..., None], 3, axis=2)
+    if "A" in mode or "a" in mode or "transparency" in image.info:
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[..., 3:]
+        return rgba[..., :3] * alpha + (1.0 - alpha)
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray | None:
+    """Read one image file as RGB.
+
+    Parameters
+    ----------
+    path : path
+        Any format Pillow reads: grey, palette, RGB(A), 16-bit grey, float TIFF.
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), float32 in [0, 1], or None
+        None for an empty, corrupt or non-image file, after one ``UserWarning`` naming it.
+    """
+    image = _open_image(Path(path))
+    return None if image is None else _pil_to_rgb(image)
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray | None:
+    """Read one label mask: one integer label per pixel.
+
+    Grey, palette (the palette index is the label) and 16-bit masks keep their values; a colour mask whose
+    channels differ gets one label per distinct colour (sorted, so black is 0).
+
+    Returns
+    -------
+    ndarray, shape (H, W), int64, or None
+        None for an empty, corrupt or non-image file, after one ``UserWarning`` naming it.
+    """
+    image = _open_image(Path(path))
+    if image is None:
+        return None
+    if image.mode in ("RGB", "RGBA", "RGBX", "CMYK", "YCbCr"):
+        rgb = np.asarray(image.convert("RGB"), dtype=np.int64)
+        if (rgb == rgb[..., :1]).all():
+            return rgb[..., 0]
+        _, codes = np.unique(rgb.reshape(-1, 3), axis=0, return_inverse=True)
+        return codes.reshape(rgb.shape[:2])
+    if image.mode in ("LA", "PA"):
+        image = image.getchannel(0)
+    return np.rint(np.asarray(image)).astype(np.int64)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """Files of a folder, sorted, hidden ones (``.DS_Store``, ``._x``) left out."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _resolve_folder(path: str, root) -> Path:
+    """A folder given as ``folder:PATH``: as given, else relative to the data root."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir() and not folder.is_absolute() and (data_root(root) / folder).is_dir():
+        folder = data_root(root) / folder
+    if not folder.is_dir():
+        raise FileNotFoundError(f"folder {folder} does not exist (nor under the data root {data_root(root)})")
+    return folder
+
+
+def _resize(image: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    """Resize a (C, H, W) tensor: antialiased bilinear for images, nearest for masks."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    if mode == "nearest":
+        return torch.nn.functional.interpolate(image[None].float(), size=size, mode="nearest-exact")[0]
+    out = torch.nn.functional.interpolate(image[None], size=size, mode="bilinear", antialias=True,
+                                          align_corners=False)
+    return out[0].clamp_(0.0, 1.0)
+
+
+def _as_size(size) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    return (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Segmentation sets
+# ----------------------------------------------------------------------------------------------------
+@dataclass
+class SegmentationSet:
+    """Images with one integer label per pixel.
+
+    Attributes
+    ----------
+    images : Tensor, shape (N, C, H, W), float32 in [0, 1]; or a list of N (C, H, W) tensors when sizes differ
+    masks : Tensor, shape (N, H, W), int64; or a list of N (H, W) tensors. Value k means ``classes[k]``.
+    classes : list of str
+    name : str
+
+    Iterate over pairs with ``zip(ds.images, ds.masks)``.
+    """
+
+    images: torch.Tensor | list[torch.Tensor]
+    masks: torch.Tensor | list[torch.Tensor]
+    classes: list[str] = field(default_factory=list)
+    name: str = ""
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __repr__(self) -> str:
+        sizes = {tuple(im.shape) for im in self.images}
+        shape = "×".join(map(str, sizes.pop())) if len(sizes) == 1 else f"{len(sizes)} sizes"
+        return f"SegmentationSet({self.name!r}: {len(self)} images of {shape}, {len(self.classes)} classes)"
+
+
+def _segmentation_set(images: list[torch.Tensor], masks: list[torch.Tensor], classes,
+                      name: str) -> SegmentationSet:
+    """Stack into tensors when every image has the same size, else keep lists."""
+    if len({tuple(im.shape) for im in images}) == 1:
+        return SegmentationSet(torch.stack(images), torch.stack(masks), list(classes), name)
+    return SegmentationSet(list(images), list(masks), list(classes), name)
+
+
+# --- texture mosaics -----------------------------------------------------------------------------------
+MOSAIC_TEXTURES = ("brick", "grass", "gravel", "moon", "stars")
+_TEXTURE_MEAN, _TEXTURE_STD = 0.5, 0.15
+
+
+@functools.lru_cache(maxsize=1)
+def _texture_sources() -> dict[str, np.ndarray]:
+    """scikit-image's bundled photos of stationary textures, grey float32 in [0, 1] (offline)."""
+    import skimage.data as skd
+    from skimage.color import rgb2gray
+
+    return {
+        "brick": skd.brick() / 255.0,
+        "grass": skd.grass() / 255.0,
+        "gravel": skd.gravel() / 255.0,
+        "moon": skd.moon() / 255.0,  # lunar surface: craters and ridges
+        "stars": rgb2gray(skd.hubble_deep_field()),  # a star field
+    }
+
+
+def _texture_crop(source: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A random square crop, shrunk 1.5–2.5× (so a crop shows several bricks, stones, craters), rotated by a
+    multiple of 90° and maybe flipped.
+
+    Returns
+    -------
+    ndarray, shape (size, size), float32
+    """
+    from skimage.transform import resize
+
+    side = min(int(round(size * rng.uniform(1.5, 2.5))), *source.shape)
+    top = rng.integers(0, source.shape[0] - side + 1)
+    left = rng.integers(0, source.shape[1] - side + 1)
+    crop = resize(source[top:top + side, left:left + side], (size, size), anti_aliasing=side > size)
+    crop = np.rot90(crop, k=int(rng.integers(4)))
+    return (crop[:, ::-1] if rng.random() < 0.5 else crop).astype(np.float32)
+
+
+def _warped_voronoi(size: int, k: int, rng: np.random.Generator, min_share: float = 0.05) -> np.ndarray:
+    """Partition a square into ``k`` cells with wavy boundaries: Voronoi cells of random seeds in
+    coordinates displaced by a smooth random field. Redrawn until every cell holds ``min_share`` of pixels.
+
+    Returns
+    -------
+    ndarray, shape (size, size), int64 in [0, k)
+    """
+    from scipy.ndimage import gaussian_filter
+
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    for _ in range(100):
+        warp = [gaussian_filter(rng.standard_normal((size, size)), sigma=size / 10) for _ in range(2)]
+        warp = [w / (np.abs(w).max() + 1e-8) * size / 6 for w in warp]
+        seeds = rng.uniform(0, size, size=(k, 2))
+        dist = [(yy + warp[0] - sy) ** 2 + (xx + warp[1] - sx) ** 2 for sy, sx in seeds]
+        cells = np.argmin(np.stack(dist), axis=0)
+        if np.bincount(cells.ravel(), minlength=k).min() >= min_share * size * size:
+            return cells
+    raise RuntimeError(f"could not split a {size}×{size} image into {k} cells of >= {min_share:.0%} each")
+
+
+def _equalised(texture: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Give the texture's pixels inside ``region`` a common mean and standard deviation of grey level,
+    so that regions cannot be told apart by brightness or contrast alone."""
+    values = texture[region]
+    for _ in range(5):  # clipping to [0, 1] moves mean and std a little; a few rounds bring them back
+        values = (values - values.mean()) / (values.std() + 1e-6) * _TEXTURE_STD + _TEXTURE_MEAN
+        values = np.clip(values, 0.0, 1.0)
+    return values
+
+
+def make_mosaic(size: int, rng: np.random.Generator, regions: tuple[int, int] = (3, 5)) -> tuple[np.ndarray,
+                                                                                                     np.ndarray]:
+    """One texture mosaic and its exact mask.
+
+    Parameters
+    ----------
+    size : int
+        Side in pixels.
+    rng : numpy Generator
+    regions : (int, int)
+        Inclusive range of the number of regions; each region gets a different texture.
+
+    Returns
+    -------
+    image : ndarray, shape (size, size), float32 in [0, 1]
+    mask : ndarray, shape (size, size), int64, the index in ``MOSAIC_TEXTURES`` of each pixel's texture
+    """
+    sources = _texture_sources()
+    k = int(rng.integers(regions[0], regions[1] + 1))
+    if not 1 <= k <= len(MOSAIC_TEXTURES):
+        raise ValueError(f"regions must lie in 1..{len(MOSAIC_TEXTURES)}, got {regions}")
+    chosen = rng.choice(len(MOSAIC_TEXTURES), size=k, replace=False)
+    cells = _warped_voronoi(size, k, rng)
+    image = np.zeros((size, size), np.float32)
+    mask = np.zeros((size, size), np.int64)
+    for cell, tex in enumerate(chosen):
+        region = cells == cell
+        image[region] = _equalised(_texture_crop(sources[MOSAIC_TEXTURES[tex]], size, rng), region)
+        mask[region] = tex
+    return image, mask
+
+
+def _load_mosaic(n: int = 16, size: int = 128, regions: tuple[int, int] = (3, 5), seed: int = 0):
+    images, masks = [], []
+    for i in range(n):
+        image, mask = make_mosaic(size, np.random.default_rng([seed, i]), regions)
+        images.append(torch.from_numpy(image)[None])
+        masks.append(torch.from_numpy(mask))
+    return images, masks, list(MOSAIC_TEXTURES), "mosaic"
+
+
+# --- the user's folder of images and masks ----------------------------------------------------------------
+def _index_by_stem(files: list[Path]) -> dict[str, Path]:
+    index: dict[str, Path] = {}
+    for f in files:
+        index.setdefault(f.stem, f)
+    return index
+
+
+def _pair_tensors(image: np.ndarray, mask: np.ndarray, image_path: Path, mask_path: Path, size):
+    """An (image, mask) pair as tensors, (3, H, W) float and (H, W) int64, resized to ``size`` if given."""
+    if mask.shape != image.shape[:2]:
+        raise ValueError(f"mask {mask_path} is {mask.shape[1]}×{mask.shape[0]} pixels but its image "
+                         f"{image_path} is {image.shape[1]}×{image.shape[0]}: save the mask at the image's "
+                         "size")
+    image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    mask_t = torch.from_numpy(mask)
+    if size is not None:
+        image_t = _resize(image_t, size, "bilinear")
+        mask_t = _resize(mask_t[None], size, "nearest")[0].long()
+    return image_t, mask_t
+
+
+def _consecutive_labels(masks: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:
+    """Relabel mask values to 0..K-1 (in sorted order); the original values become the class names."""
+    values = torch.unique(torch.cat([m.flatten() for m in masks]))
+    lookup = values.tolist()
+    if lookup == list(range(len(lookup))):
+        return masks, [str(v) for v in lookup]
+    return [torch.searchsorted(values, m) for m in masks], [str(v) for v in lookup]
+
+
+def _load_segfolder(path: str, root=None, size=None, limit=None, seed=0):
+    folder = _resolve_folder(path, root)
+    image_dir, mask_dir = folder / "images", folder / "masks"
+    if not image_dir.is_dir() or not mask_dir.is_dir():
+        raise FileNotFoundError(f"{folder} needs two subfolders, images/ and masks/, with the same file "
+                                "stems (images/a.png with masks/a.png)")
+    image_files = _image_files(image_dir)
+    if not image_files:
+        raise ValueError(f"{image_dir} is empty: put the images there and their masks in {mask_dir}")
+    image_files = [image_files[i] for i in subset_indices(len(image_files), limit, None, seed)]
+    masks_by_stem = _index_by_stem(_image_files(mask_dir))
+    pairs, unmatched = [], []
+    for image_path in image_files:
+        mask_path = masks_by_stem.get(image_path.stem)
+        image = read_image(image_path)
+        if image is None:
+            continue
+        if mask_path is None:
+            unmatched.append(image_path.name)
+            continue
+        mask = read_mask(mask_path)
+        if mask is not None:
+            pairs.append(_pair_tensors(image, mask, image_path, mask_path, _as_size(size)))
+    if unmatched:
+        raise ValueError(f"no mask in {mask_dir} for {len(unmatched)} image(s): {', '.join(unmatched[:10])}"
+                         f"{' ...' if len(unmatched) > 10 else ''}; add masks with the same file stems "
+                         "or remove those images")
+    if not pairs:
+        raise ValueError(f"no readable image/mask pair in {folder} (every file was skipped, see the "
+                         "warnings)")
+    masks, classes = _consecutive_labels([m for _, m in pairs])
+    return [im for im, _ in pairs], masks, classes, f"segfolder:{folder.name}"
+
+
+def load_segmentation(name: str, root: str | os.PathLike | None = None, limit: int | None = None,
+                      seed: int = 0, **options) -> SegmentationSet:
+    """Load a segmentation set: images and one integer label per pixel.
+
+    Parameters
+    ----------
+    name : str
+        ``mosaic``: texture mosaics from scikit-image's real texture photos (brick, grass, gravel, moon
+        surface, star field) with exact masks; options ``n`` (16), ``size`` (128), ``regions`` ((3, 5)).
+        Each image is split into 3–5 cells with wavy boundaries (Voronoi cells of random seeds, in
+        coordinates warped by a smooth random field); each cell shows a random crop (shrunk 1.5–2.5×,
+        rotated, flipped) of a different texture whose grey-level mean and standard deviation inside the
+        cell are set to 0.5 and 0.15, so brightness alone does not separate the regions. Images are grey
+        (C = 1); ``masks`` hold the texture index, ``classes`` the texture names.
+        ``segfolder:PATH``: ``PATH/images/`` and ``PATH/masks/`` with the same file stems (PATH as given,
+        else relative to the data root); images read as RGB (C = 3), masks relabelled to 0..K-1 with the
+        original values as ``classes``; option ``size`` (int or (H, W)) resizes both, else native sizes.
+    root : path, optional
+        Data root for relative folder paths.
+    limit : int, optional
+        Keep a seeded random subset of this many images.
+    seed : int
+        Seed of generated sets and of the subset. Image i of a generated set depends on (seed, i) only.
+
+    Returns
+    -------
+    SegmentationSet
+        ``images`` float32 (N, C, H, W) in [0, 1] (a list of (C, H, W) when sizes differ), ``masks`` int64
+        (N, H, W) (or a list), ``classes``, ``name``.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing folders, no readable pair, an image without mask, a mask whose size differs from its image.
+    """
+    kind, _, path = name.partition(":")
+    kind = kind.lower()
+    if kind == "segfolder" and path:
+        images, masks, classes, title = _load_segfolder(path, root, limit=limit, seed=seed, **options)
+        return _segmentation_set(images, masks, classes, title)
+    if kind in _GENERATED_SEGMENTATION:
+        images, masks, classes, title = _GENERATED_SEGMENTATION[kind](seed=seed, **options)
+        keep = subset_indices(len(images), limit, None, seed)
+        return _segmentation_set([images[i] for i in keep], [masks[i] for i in keep], classes, title)
+    raise ValueError(f"unknown segmentation set {name!r}; choose one of mosaic, segfolder:PATH")
+
+
+_GENERATED_SEGMENTATION = {"mosaic": _load_mosaic}
 
 
 # ----------------------------------------------------------------------------------------------------
