@@ -1,0 +1,165 @@
+"""The training loop: loss goes down, exact resume, NaN guard, AMP flag on CPU, DDP with gloo."""
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from tutorial_lib.train import History, StopTraining, TrainingDiverged, fit, load_weights
+
+torch.set_num_threads(1)
+
+
+def _data(n=96):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 6, generator=g)
+    y = (x[:, :3].sum(1) > 0).long()
+    return x, y
+
+
+def _model(seed=1):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 2))
+
+
+def _noisy_step(model, batch):
+    # Uses the global RNG (dropout and input noise), so exact resume needs the RNG states restored.
+    x, y = batch
+    logits = model(x + 0.05 * torch.randn_like(x))
+    loss = nn.functional.cross_entropy(logits, y)
+    return loss, {"acc": (logits.argmax(1) == y).float().mean()}
+
+
+def _weights(model):
+    return [p.detach().clone() for p in model.state_dict().values()]
+
+
+def test_two_epochs_lower_the_loss_and_fill_the_history():
+    model = _model()
+    history = fit(model, _noisy_step, _data(), epochs=2, lr=0.05, batch_size=16, progress=False)
+    assert isinstance(history, History) and len(history) == 2
+    assert history.losses[1] < history.losses[0]
+    assert set(history.keys()) >= {"epoch", "loss", "acc", "lr", "seconds"}
+    assert history["epoch"] == [1, 2] and 0 <= history["acc"][-1] <= 1
+
+
+def test_same_seed_same_weights_and_tensor_only_data():
+    def step(model, x):
+        return (model(x) ** 2).mean()
+
+    x = _data()[0]
+    a, b = nn.Linear(6, 1), nn.Linear(6, 1)
+    b.load_state_dict(a.state_dict())
+    fit(a, step, x, epochs=2, batch_size=10, seed=3, progress=False)
+    fit(b, step, x, epochs=2, batch_size=10, seed=3, progress=False)
+    assert all(torch.equal(p, q) for p, q in zip(_weights(a), _weights(b), strict=True))
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    kwargs = dict(lr=0.05, batch_size=16, seed=7, progress=False, scheduler="cosine")
+    full = _model()
+    h_full = fit(full, _noisy_step, _data(), epochs=4, **kwargs)
+
+    first = _model()
+    fit(first, _noisy_step, _data(), epochs=4, checkpoint_dir=tmp_path, **kwargs,
+        on_epoch_end=lambda e, m, h: (_ for _ in ()).throw(StopTraining) if e == 1 else None)
+    resumed = _model(seed=99)  # different start: everything must come from the checkpoint
+    h_res = fit(resumed, _noisy_step, _data(), epochs=4, checkpoint_dir=tmp_path, resume=True, **kwargs)
+    assert h_res.resumed_from == 2
+    assert all(torch.equal(p, q) for p, q in zip(_weights(full), _weights(resumed), strict=True))
+    assert h_res.losses == pytest.approx(h_full.losses, abs=0)
+    assert load_weights(_model(5), tmp_path).losses == h_res.losses
+
+
+def test_keyboard_interrupt_mid_epoch_saves_and_resumes_exactly(tmp_path, capsys):
+    kwargs = dict(lr=0.05, batch_size=16, seed=7, progress=False)
+    full = _model()
+    fit(full, _noisy_step, _data(), epochs=3, **kwargs)
+
+    calls = {"n": 0}
+
+    def interrupting_step(model, batch):
+        calls["n"] += 1
+        out = _noisy_step(model, batch)  # RNG consumed before the interrupt: must not leak into the resume
+        if calls["n"] == 9:  # epoch 2, batch 3 (6 batches per epoch)
+            raise KeyboardInterrupt
+        return out
+
+    first = _model()
+    history = fit(first, interrupting_step, _data(), epochs=3, checkpoint_dir=tmp_path, **kwargs)
+    assert history.interrupted and len(history) == 1
+    assert "resume=True" in capsys.readouterr().out
+    resumed = _model(seed=42)
+    h_res = fit(resumed, _noisy_step, _data(), epochs=3, checkpoint_dir=tmp_path, resume=True, **kwargs)
+    assert not h_res.interrupted and len(h_res) == 3
+    assert all(torch.equal(p, q) for p, q in zip(_weights(full), _weights(resumed), strict=True))
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    fit(_model(), _noisy_step, _data(), epochs=1, batch_size=16, checkpoint_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        fit(_model(), _noisy_step, _data(), epochs=2, batch_size=32, checkpoint_dir=tmp_path, resume=True,
+            progress=False)
+
+
+def test_nan_guard_says_what_to_change():
+    x, y = _data()
+    x[5, 0] = float("nan")
+    with pytest.raises(TrainingDiverged, match=r"(?s)lower the learning rate.*grad_clip.*inputs.*NaN"):
+        fit(_model(), _noisy_step, (x, y), epochs=1, batch_size=96, progress=False)
+
+    def exploding(model, batch):
+        return model(batch[0]).sum() * float("inf")
+
+    with pytest.raises(TrainingDiverged, match="epoch 1, batch 1"):
+        fit(_model(), exploding, _data(), epochs=1, batch_size=16, grad_clip=1.0, progress=False)
+
+
+def test_amp_flag_is_a_quiet_no_op_on_cpu():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = fit(_model(), _noisy_step, _data(), epochs=1, batch_size=32, amp=True, grad_clip=1.0,
+                      device="cpu", progress=False)
+    assert history.config["amp"] is False and history.config["device"] == "cpu"
+
+
+def test_callbacks_see_each_epoch_and_add_metrics():
+    seen = []
+    history = fit(_model(), _noisy_step, _data(), epochs=3, batch_size=32, progress=False,
+                  on_epoch_start=lambda e, m: seen.append(("start", e, m.training)),
+                  on_epoch_end=lambda e, m, h: {"extra": len(h)})
+    assert [s[:2] for s in seen] == [("start", 0), ("start", 1), ("start", 2)]
+    assert history["extra"] == [1.0, 2.0, 3.0]
+
+
+def test_dataset_and_bad_data():
+    x, y = _data()
+    history = fit(_model(), _noisy_step, torch.utils.data.TensorDataset(x, y), epochs=1, batch_size=32,
+                  progress=False)
+    assert len(history) == 1
+    with pytest.raises(ValueError, match="same first dimension"):
+        fit(_model(), _noisy_step, (x, y[:5]), epochs=1, progress=False)
+    with pytest.raises(TypeError, match="data must be"):
+        fit(_model(), _noisy_step, [1, 2, 3], epochs=1, progress=False)
+
+
+@pytest.mark.slow  # three Python processes start and import torch: about 10-25 s on 2 busy cores
+def test_two_process_gloo_run_keeps_ranks_in_step(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(root / "tests" / "ddp_train_script.py"), str(tmp_path)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    w0, w1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    logs = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert logs[0]["world"] == 2 and logs[0]["losses"] == logs[1]["losses"]  # averaged over ranks
+    assert logs[0]["losses"][-1] < 0.5 * logs[0]["losses"][0]
+    assert sorted(os.listdir(tmp_path / "ckpt")) == ["last.pt"]  # rank 0 wrote it, no temp files left
