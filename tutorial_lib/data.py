@@ -516,13 +516,11 @@ def _texture_crop(source: np.ndarray, size: int, rng: np.random.Generator) -> np
     -------
     ndarray, shape (size, size), float32
     """
-    from skimage.transform import resize
-
     side = min(int(round(size * rng.uniform(1.5, 2.5))), *source.shape)
     top = rng.integers(0, source.shape[0] - side + 1)
     left = rng.integers(0, source.shape[1] - side + 1)
-    crop = resize(source[top:top + side, left:left + side], (size, size), anti_aliasing=side > size)
-    crop = np.rot90(crop, k=int(rng.integers(4)))
+    crop = torch.from_numpy(np.ascontiguousarray(source[top:top + side, left:left + side], np.float32))
+    crop = np.rot90(_resize(crop[None], (size, size), "bilinear")[0].numpy(), k=int(rng.integers(4)))
     return (crop[:, ::-1] if rng.random() < 0.5 else crop).astype(np.float32)
 
 
@@ -590,13 +588,152 @@ def make_mosaic(size: int, rng: np.random.Generator, regions: tuple[int, int] = 
     return image, mask
 
 
-def _load_mosaic(n: int = 16, size: int = 128, regions: tuple[int, int] = (3, 5), seed: int = 0):
+MOSAIC_DEFAULTS = {"n": 16, "size": 128}
+
+
+def _load_mosaic(n: int = MOSAIC_DEFAULTS["n"], size: int = MOSAIC_DEFAULTS["size"],
+                 regions: tuple[int, int] = (3, 5), seed: int = 0):
     images, masks = [], []
     for i in range(n):
         image, mask = make_mosaic(size, np.random.default_rng([seed, i]), regions)
         images.append(torch.from_numpy(image)[None])
         masks.append(torch.from_numpy(mask))
     return images, masks, list(MOSAIC_TEXTURES), "mosaic"
+
+
+# --- coloured shapes on textured backgrounds (the classification set `shapes` and the scenes) -----------
+SHAPE_NAMES = ("circle", "square", "triangle", "star", "cross")
+_CROSS = np.array([(-1, -1), (-1, -3), (1, -3), (1, -1), (3, -1), (3, 1), (1, 1), (1, 3), (-1, 3), (-1, 1),
+                   (-3, 1), (-3, -1)], dtype=np.float64) / 3.0  # a plus sign, arms a third as wide as long
+
+
+def _shape_outline(kind: str) -> np.ndarray:
+    """Vertices of a shape of radius 1 centred on 0, shape (V, 2) as (y, x)."""
+    if kind == "cross":
+        return _CROSS
+    corners = {"circle": 48, "square": 4, "triangle": 3, "star": 10}[kind]
+    angles = 2 * np.pi * np.arange(corners) / corners + (np.pi / 4 if kind == "square" else 0.0)
+    radius = np.where(np.arange(corners) % 2 == 1, 0.45, 1.0) if kind == "star" else np.ones(corners)
+    return np.stack([radius * np.sin(angles), radius * np.cos(angles)], axis=1)
+
+
+def shape_mask(kind: str, shape: tuple[int, int], center: tuple[float, float], radius: float,
+               angle: float = 0.0) -> np.ndarray:
+    """Pixels covered by one shape.
+
+    Parameters
+    ----------
+    kind : str
+        One of ``SHAPE_NAMES``.
+    shape : (int, int)
+        Canvas (H, W).
+    center : (float, float)
+        (y, x) in pixels.
+    radius : float
+        Distance from the centre to the outermost vertex, in pixels.
+    angle : float
+        Rotation in radians.
+
+    Returns
+    -------
+    ndarray, shape (H, W), bool
+    """
+    from skimage.draw import polygon2mask
+
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    vertices = _shape_outline(kind) @ rot.T * radius + np.asarray(center)
+    return polygon2mask(shape, vertices)
+
+
+def _textured_background(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A tinted crop of a real texture, float32 (size, size, 3) in [0, 1], fairly dull so shapes stand out."""
+    sources = _texture_sources()
+    texture = _texture_crop(sources[MOSAIC_TEXTURES[rng.integers(len(MOSAIC_TEXTURES))]], size, rng)
+    texture = (texture - texture.mean()) / (texture.std() + 1e-6) * 0.12 + 0.5
+    tint = rng.uniform(0.35, 1.0, size=3)
+    return np.clip(texture[..., None] * tint, 0.0, 1.0).astype(np.float32)
+
+
+def _contrasting_colour(background: np.ndarray, rng: np.random.Generator, min_distance: float = 0.4):
+    """A random RGB colour at least ``min_distance`` (Euclidean) from the background's mean colour."""
+    mean = background.reshape(-1, 3).mean(axis=0)
+    for _ in range(100):
+        colour = rng.uniform(0.0, 1.0, size=3)
+        if np.linalg.norm(colour - mean) >= min_distance:
+            return colour
+    return 1.0 - mean
+
+
+def _paint_shape(image: np.ndarray, kind: str, radius: float, rng: np.random.Generator,
+                 avoid: np.ndarray | None = None) -> np.ndarray | None:
+    """Paint one shape of random position, rotation and colour onto ``image`` (H, W, 3) in place.
+
+    Returns the painted pixels (H, W) bool, or None when no position clear of ``avoid`` was found.
+    """
+    h, w = image.shape[:2]
+    for _ in range(30):
+        center = (rng.uniform(radius, h - radius), rng.uniform(radius, w - radius))
+        pixels = shape_mask(kind, (h, w), center, radius, rng.uniform(0, 2 * np.pi))
+        if pixels.any() and (avoid is None or not (pixels & avoid).any()):
+            colour = _contrasting_colour(image, rng)
+            shading = rng.normal(0.0, 0.03, size=(int(pixels.sum()), 1))  # a little grain, not flat paint
+            image[pixels] = np.clip(colour + shading, 0.0, 1.0)
+            return pixels
+    return None
+
+
+def make_shape_image(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """One image of the ``shapes`` set: shape ``SHAPE_NAMES[label]`` (radius 25–45 % of the side) on a
+    textured background.
+
+    Returns
+    -------
+    ndarray, shape (size, size, 3), float32 in [0, 1]
+    """
+    image = _textured_background(size, rng)
+    _paint_shape(image, SHAPE_NAMES[label], rng.uniform(0.25, 0.45) * size, rng)
+    return image
+
+
+def make_scene(size: int, rng: np.random.Generator, objects: tuple[int, int] = (2, 5)) -> tuple[np.ndarray,
+                                                                                                   np.ndarray]:
+    """A scene of non-overlapping shapes (radius 8–18 % of the side) on a textured background.
+
+    Returns
+    -------
+    image : ndarray, shape (size, size, 3), float32 in [0, 1]
+    mask : ndarray, shape (size, size), int64; 0 = background, k + 1 = ``SHAPE_NAMES[k]``
+    """
+    image = _textured_background(size, rng)
+    mask = np.zeros((size, size), np.int64)
+    for _ in range(int(rng.integers(objects[0], objects[1] + 1))):
+        label = int(rng.integers(len(SHAPE_NAMES)))
+        pixels = _paint_shape(image, SHAPE_NAMES[label], rng.uniform(0.08, 0.18) * size, rng, avoid=mask > 0)
+        if pixels is not None:
+            mask[pixels] = label + 1
+    return image, mask
+
+
+SHAPES_DEFAULTS = {"n": 1000, "size": 32}
+SCENES_DEFAULTS = {"n": 16, "size": 128}
+
+
+def _load_shapes(n: int = SHAPES_DEFAULTS["n"], size: int = SHAPES_DEFAULTS["size"], seed: int = 0):
+    """``n`` images, classes balanced and shuffled; image i depends on (seed, i) only."""
+    labels = np.random.default_rng(seed).permutation(np.arange(n) % len(SHAPE_NAMES))
+    images = np.stack([make_shape_image(int(lab), size, np.random.default_rng([seed, i]))
+                       for i, lab in enumerate(labels)])
+    return images.transpose(0, 3, 1, 2), labels
+
+
+def _load_scenes(n: int = SCENES_DEFAULTS["n"], size: int = SCENES_DEFAULTS["size"],
+                 objects: tuple[int, int] = (2, 5), seed: int = 0):
+    images, masks = [], []
+    for i in range(n):
+        image, mask = make_scene(size, np.random.default_rng([seed, i]), objects)
+        images.append(torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))))
+        masks.append(torch.from_numpy(mask))
+    return images, masks, ["background", *SHAPE_NAMES], "scenes"
 
 
 # --- the user's folder of images and masks ----------------------------------------------------------------
@@ -678,6 +815,9 @@ def load_segmentation(name: str, root: str | os.PathLike | None = None, limit: i
         rotated, flipped) of a different texture whose grey-level mean and standard deviation inside the
         cell are set to 0.5 and 0.15, so brightness alone does not separate the regions. Images are grey
         (C = 1); ``masks`` hold the texture index, ``classes`` the texture names.
+        ``scenes``: 2–5 non-overlapping coloured shapes (as in ``shapes``) on a tinted real texture,
+        3×128×128; ``masks`` 0 = background, k + 1 = shape k, ``classes`` = ["background", *SHAPE_NAMES];
+        options ``n`` (16), ``size`` (128), ``objects`` ((2, 5)).
         ``segfolder:PATH``: ``PATH/images/`` and ``PATH/masks/`` with the same file stems (PATH as given,
         else relative to the data root); images read as RGB (C = 3), masks relabelled to 0..K-1 with the
         original values as ``classes``; option ``size`` (int or (H, W)) resizes both, else native sizes.
@@ -708,18 +848,61 @@ def load_segmentation(name: str, root: str | os.PathLike | None = None, limit: i
         images, masks, classes, title = _GENERATED_SEGMENTATION[kind](seed=seed, **options)
         keep = subset_indices(len(images), limit, None, seed)
         return _segmentation_set([images[i] for i in keep], [masks[i] for i in keep], classes, title)
-    raise ValueError(f"unknown segmentation set {name!r}; choose one of mosaic, segfolder:PATH")
+    raise ValueError(f"unknown segmentation set {name!r}; choose one of mosaic, scenes, segfolder:PATH")
 
 
-_GENERATED_SEGMENTATION = {"mosaic": _load_mosaic}
+_GENERATED_SEGMENTATION = {"mosaic": _load_mosaic, "scenes": _load_scenes}
+
+
+# ----------------------------------------------------------------------------------------------------
+# The user's folder of images (recognition)
+# ----------------------------------------------------------------------------------------------------
+def _fit(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Scale (C, H, W) so that it covers ``size``, keeping its aspect ratio, then crop the centre."""
+    h, w = image.shape[-2:]
+    scale = max(size[0] / h, size[1] / w)
+    scaled = _resize(image, (max(size[0], round(h * scale)), max(size[1], round(w * scale))), "bilinear")
+    top, left = (scaled.shape[1] - size[0]) // 2, (scaled.shape[2] - size[1]) // 2
+    return scaled[:, top:top + size[0], left:left + size[1]]
+
+
+def _folder_listing(folder: Path) -> tuple[list[Path], np.ndarray | None, list[str]]:
+    """Files and labels: one class per subfolder (sorted names), or a flat folder without labels."""
+    class_dirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not class_dirs:
+        return _image_files(folder), None, []
+    stray = _image_files(folder)
+    if stray:
+        warnings.warn(f"{len(stray)} file(s) directly in {folder} ignored (e.g. {stray[0].name}): with class "
+                      "subfolders, every image must sit in its class's subfolder", UserWarning, stacklevel=3)
+    per_class = [_image_files(d) for d in class_dirs]
+    files = [f for group in per_class for f in group]
+    labels = np.concatenate([np.full(len(g), k, np.int64) for k, g in enumerate(per_class)])
+    return files, labels, [d.name for d in class_dirs]
+
+
+def _load_folder(path: str, root=None, size=64, limit=None, seed=0) -> ImageSet:
+    folder = _resolve_folder(path, root)
+    files, labels, classes = _folder_listing(folder)
+    if not files:
+        raise ValueError(f"{folder} holds no files: put images in it, or in one subfolder per class")
+    keep = subset_indices(len(files), limit, labels, seed)
+    size = _as_size(size)
+    images, kept_labels = [], []
+    for i in keep:
+        image = read_image(files[i])
+        if image is not None:
+            images.append(_fit(torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), size))
+            kept_labels.append(None if labels is None else labels[i])
+    if not images:
+        raise ValueError(f"no readable image in {folder} ({len(keep)} file(s) skipped, see the warnings)")
+    out_labels = None if labels is None else torch.tensor(kept_labels, dtype=torch.int64)
+    return ImageSet(torch.stack(images), out_labels, classes, f"folder:{folder.name}")
 
 
 # ----------------------------------------------------------------------------------------------------
 # Entry point
 # ----------------------------------------------------------------------------------------------------
-SINGLE_SPLIT = ("digits",)
-
-
 def load(name: str, split: str = "train", root: str | os.PathLike | None = None, download: bool = True,
          limit: int | None = None, seed: int = 0, **options) -> ImageSet:
     """Load a recognition dataset as tensors.
@@ -728,7 +911,14 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None,
     ----------
     name : str
         ``digits`` (scikit-learn, 1×8×8), ``mnist`` / ``fashion-mnist`` (1×28×28), ``cifar10`` (3×32×32),
-        ``stl10`` (3×96×96; splits train, test, unlabeled).
+        ``stl10`` (3×96×96; splits train, test, unlabeled), all four through torchvision;
+        ``shapes``: generated 3×32×32 images of a coloured circle, square, triangle, star or cross (the
+        label) at a random position, size (radius 25–45 % of the side), rotation and colour on a tinted
+        real texture; options ``n`` (1000, classes balanced) and ``size`` (32);
+        ``folder:PATH``: the user's images (PATH as given, else relative to the data root); one subfolder
+        per class gives labels and ``classes``, a flat folder gives ``labels=None``; every image is read as
+        RGB, scaled to cover ``size`` (option, default 64, int or (H, W)) and centre-cropped. Unreadable,
+        empty and non-image files are skipped with one warning each.
     split : str
         ``"train"`` or ``"test"`` for torchvision sets; ignored by sets that have a single split
         (digits, generated sets, folders).
@@ -756,9 +946,15 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None,
     ValueError
         Unknown name or split.
     """
-    key = name.lower()
+    kind, _, path = name.partition(":")
+    key = kind.lower()
+    if key == "folder" and path:
+        return _load_folder(path, root, limit=limit, seed=seed, **options)
     if key == "digits":
         return _load_digits(limit, seed)
+    if key == "shapes":
+        images, labels = _load_shapes(seed=seed, **options)
+        return _finish(images, labels, SHAPE_NAMES, "shapes", limit, seed, scale=1.0)
     if key in _REMOTES:
         return _load_remote(key, split, root, download, limit, seed)
     raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(dataset_names())}")
@@ -766,4 +962,81 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None,
 
 def dataset_names() -> list[str]:
     """Names :func:`load` accepts."""
-    return ["digits", *_REMOTES]
+    return ["digits", *_REMOTES, "shapes", "folder:PATH"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# What is available here (offline: looks at files, downloads nothing)
+# ----------------------------------------------------------------------------------------------------
+_GENERATED_INFO = {
+    "shapes": ("recognition", f"generated: {SHAPES_DEFAULTS['n']} images, 3×{SHAPES_DEFAULTS['size']}×"
+               f"{SHAPES_DEFAULTS['size']}, {len(SHAPE_NAMES)} classes (the shape)",
+               "built from scikit-image textures"),
+    "mosaic": ("segmentation", f"generated: {MOSAIC_DEFAULTS['n']} images, 1×{MOSAIC_DEFAULTS['size']}×"
+               f"{MOSAIC_DEFAULTS['size']}, {len(MOSAIC_TEXTURES)} textures", "scikit-image texture photos"),
+    "scenes": ("segmentation", f"generated: {SCENES_DEFAULTS['n']} images, 3×{SCENES_DEFAULTS['size']}×"
+               f"{SCENES_DEFAULTS['size']}, background + {len(SHAPE_NAMES)} shapes",
+               "built from scikit-image textures"),
+}
+
+
+def _remote_status(name: str, remote: _Remote, root: Path) -> dict:
+    folder = root / remote.folder
+    present = _present_splits(remote, folder)
+    parts = [f"{s} split, {remote.count(folder, s)} images" for s in present]
+    parts += [f"{s} split missing" for s in remote.files if s not in present]
+    details = "; ".join(parts) if present else "not here; load(..., download=True) fetches it when online"
+    return {"name": name, "task": "recognition", "available": bool(present), "details": details,
+            "where": str(folder)}
+
+
+def _segfolders_under(root: Path) -> list[dict]:
+    """Folders of the data root laid out as images/ + masks/ (e.g. ``nuclei``), usable as segfolder:NAME."""
+    if not root.is_dir():
+        return []
+    rows = []
+    for folder in sorted(d for d in root.iterdir() if (d / "images").is_dir() and (d / "masks").is_dir()):
+        count = len(_image_files(folder / "images"))
+        rows.append({"name": f"segfolder:{folder.name}", "task": "segmentation", "available": count > 0,
+                     "details": f"{count} image files with masks", "where": str(folder)})
+    return rows
+
+
+def dataset_status(root: str | os.PathLike | None = None) -> list[dict]:
+    """Every dataset, whether it is available here and its size, checked offline from the files.
+
+    Parameters
+    ----------
+    root : path, optional
+        Data root (default ``$TUTORIAL_DATA_DIR``, else ``data/``).
+
+    Returns
+    -------
+    list of dict
+        Keys ``name``, ``task`` (recognition or segmentation), ``available`` (bool, None for the
+        folder loaders, which take the user's path), ``details`` (splits and sizes), ``where``.
+    """
+    root = data_root(root)
+    rows = [{"name": "digits", "task": "recognition", "available": True,
+             "details": "1797 images, 1×8×8, 10 classes", "where": "bundled with scikit-learn"}]
+    rows += [_remote_status(name, remote, root) for name, remote in _REMOTES.items()]
+    for name, (task, details, where) in _GENERATED_INFO.items():
+        rows.append({"name": name, "task": task, "available": True, "details": details, "where": where})
+    rows.append({"name": "folder:PATH", "task": "recognition", "available": None,
+                 "details": "your images; one subfolder per class gives labels", "where": "PATH"})
+    rows += _segfolders_under(root)
+    rows.append({"name": "segfolder:PATH", "task": "segmentation", "available": None,
+                 "details": "your images/ and masks/ with the same file stems", "where": "PATH"})
+    return rows
+
+
+def dataset_table(root: str | os.PathLike | None = None) -> Iterator[str]:
+    """Printable rows of :func:`dataset_status`, a header first (``python -m tutorial_lib datasets``)."""
+    rows = dataset_status(root)
+    flag = {True: "yes", False: "no", None: "-"}
+    table = [("dataset", "task", "available", "size / splits", "where")]
+    table += [(r["name"], r["task"], flag[r["available"]], r["details"], r["where"]) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    yield f"data root: {data_root(root)}"
+    for row in table:
+        yield "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
