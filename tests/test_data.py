@@ -103,6 +103,8 @@ def test_unknown_name_and_split_are_clear_errors():
         data.load("nope")
     with pytest.raises(ValueError, match="splits train, test"):
         data.load("mnist", split="validation", download=False)
+    with pytest.raises(TypeError, match="digits takes no options; got size"):
+        data.load("digits", size=32)
     with pytest.raises(ValueError, match="unknown segmentation set"):
         data.load_segmentation("nope")
 

@@ -944,12 +944,16 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None,
     FileNotFoundError
         Files missing and not downloadable; the message names the files and the folder to put them in.
     ValueError
-        Unknown name or split.
+        Unknown name or split, an empty folder, or a folder with no readable image.
+    TypeError
+        Options given to a set that takes none (digits, torchvision sets).
     """
     kind, _, path = name.partition(":")
     key = kind.lower()
     if key == "folder" and path:
         return _load_folder(path, root, limit=limit, seed=seed, **options)
+    if options and (key == "digits" or key in _REMOTES):
+        raise TypeError(f"{name} takes no options; got {', '.join(options)}")
     if key == "digits":
         return _load_digits(limit, seed)
     if key == "shapes":
