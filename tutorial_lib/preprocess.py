@@ -4,10 +4,10 @@ contrastive augmentation, a composable pipeline and quality figures (PSNR, SSIM)
 Every function takes ``images : Tensor, shape (N, C, H, W), float in [0, 1]`` and returns a tensor of
 the same shape on the input's device and dtype (normalisation steps leave [0, 1] on purpose: see
 their docstrings). Filters that are plain convolutions or order statistics (Gaussian, median, gamma)
-are written in torch, so they run on a GPU; those where scikit-image already does the job well
-(non-local means, total variation, histogram equalisation, CLAHE, PSNR, SSIM) go through NumPy one
-image at a time and come back. Random steps take a ``seed``: the same seed gives the same numbers,
-on any device, because the random numbers are drawn on the CPU.
+(and histogram equalisation) are written in torch, so they run batched on a GPU; those where
+scikit-image already does the job well (non-local means, total variation, CLAHE, PSNR, SSIM) go
+through NumPy one image at a time and come back. Random steps take a ``seed``: the same seed gives
+the same numbers on any device, because the random numbers are drawn on the CPU.
 
 Quick reference
 ---------------
@@ -391,35 +391,52 @@ def _is_flat(img: np.ndarray) -> bool:
     return float(img.max() - img.min()) < 1e-12
 
 
+def _equalize_planes(v: torch.Tensor, nbins: int) -> torch.Tensor:
+    """Histogram-equalise each row of ``v`` (M, P) as scikit-image does: ``nbins`` bins spanning the
+    row's min to max, output interpolated from the CDF at the bin centres; flat rows are kept."""
+    m, n = v.shape
+    lo = v.min(dim=1, keepdim=True).values
+    hi = v.max(dim=1, keepdim=True).values
+    flat = (hi - lo) <= 1e-12
+    pos = (v - lo) / (hi - lo).clamp_min(1e-12) * nbins  # in [0, nbins]
+    idx = pos.long().clamp_(0, nbins - 1)
+    hist = torch.zeros(m, nbins, dtype=v.dtype, device=v.device).scatter_add_(1, idx, torch.ones_like(v))
+    cdf = hist.cumsum(dim=1) / n
+    p = (pos - 0.5).clamp(0, nbins - 1)  # position in bin-centre units, np.interp clamps at the ends
+    i0 = p.floor().long().clamp_(max=nbins - 2)
+    frac = p - i0
+    out = cdf.gather(1, i0) * (1 - frac) + cdf.gather(1, i0 + 1) * frac
+    return torch.where(flat, v, out)
+
+
 def equalize_hist(images: torch.Tensor, nbins: int = 256) -> torch.Tensor:
-    """Global histogram equalisation (``skimage.exposure.equalize_hist``), one image at a time.
+    """Global histogram equalisation, batched in torch (same mapping as ``skimage.exposure.equalize_hist``).
 
     Maps each intensity through the image's cumulative histogram, :math:`T(v) = \\mathrm{CDF}(v)`, so the
-    output histogram is roughly flat. RGB images are equalised on the value (V) channel of HSV, so
-    hues are kept; constant images are returned unchanged.
+    output histogram is roughly flat (histogram of ``nbins`` bins between the image's min and max).
+    RGB images are equalised on the value channel of HSV, :math:`V = \\max(R, G, B)`, with hue and
+    saturation kept; constant images are returned unchanged.
 
     Parameters
     ----------
     images : Tensor, shape (N, C, H, W), float in [0, 1]
-    nbins : int
+    nbins : int, >= 2
 
     Returns
     -------
     Tensor, shape (N, C, H, W), float in [0, 1].
     """
-    from skimage import color, exposure
-
     _check_images(images)
-
-    def one(img, channel_axis):
-        if channel_axis is None:
-            return img if _is_flat(img) else exposure.equalize_hist(img, nbins=nbins)
-        hsv = color.rgb2hsv(np.clip(img, 0, 1))
-        if not _is_flat(hsv[..., 2]):
-            hsv[..., 2] = exposure.equalize_hist(hsv[..., 2], nbins=nbins)
-        return color.hsv2rgb(hsv)
-
-    return _per_image_numpy(images, one).clamp_(0.0, 1.0)
+    if nbins < 2:
+        raise ValueError(f"nbins must be >= 2; got {nbins}")
+    n, c, h, w = images.shape
+    if c != 3:
+        return _equalize_planes(images.reshape(n * c, h * w), nbins).reshape(n, c, h, w).clamp_(0.0, 1.0)
+    value = images.amax(dim=1, keepdim=True)
+    new_value = _equalize_planes(value.reshape(n, h * w), nbins).reshape(n, 1, h, w)
+    # Same hue and saturation, new value: RGB scales by V'/V (black pixels become grey V').
+    scaled = images * (new_value / value.clamp_min(1e-12))
+    return torch.where(value > 1e-12, scaled, new_value.expand_as(images)).clamp_(0.0, 1.0)
 
 
 def clahe(images: torch.Tensor, clip_limit: float = 0.01, kernel_size: int | None = None,
@@ -491,14 +508,14 @@ CONTRAST: dict[str, Callable] = {"equalize_hist": equalize_hist, "clahe": clahe,
 def standardize_per_image(images: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Give each image zero mean and unit standard deviation over all its pixels and channels.
 
-    :math:`x' = (x - \\mu_x) / (\\sigma_x + \\epsilon)`. The result is no longer in [0, 1]; use
-    :func:`to_unit_range` to display it.
+    :math:`x' = (x - \\mu_x) / \\sigma_x`. The result is no longer in [0, 1]; use :func:`to_unit_range`
+    to display it.
 
     Parameters
     ----------
     images : Tensor, shape (N, C, H, W), float
     eps : float
-        Guards constant images (they become all zeros).
+        Images whose std is below ``eps`` (constant up to rounding) become all zeros.
 
     Returns
     -------
@@ -508,7 +525,9 @@ def standardize_per_image(images: torch.Tensor, eps: float = 1e-6) -> torch.Tens
     flat = images.reshape(images.shape[0], -1)
     mean = flat.mean(dim=1, keepdim=True)
     std = flat.std(dim=1, unbiased=False, keepdim=True)
-    return ((flat - mean) / (std + eps)).reshape(images.shape)
+    flat_image = std < eps
+    z = (flat - mean) / torch.where(flat_image, 1.0, std)
+    return torch.where(flat_image, 0.0, z).reshape(images.shape)
 
 
 def to_unit_range(images: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -549,45 +568,59 @@ class _FittedStep:
 class Standardizer(_FittedStep):
     """Per-dataset standardisation: subtract the training set's mean and divide by its std.
 
-    :math:`x' = (x - \\mu) / (\\sigma + \\epsilon)` with :math:`\\mu, \\sigma` per channel (or one pair
-    for all channels) learnt by :meth:`fit` and reused on other sets.
+    :math:`x' = (x - \\mu) / (\\sigma + \\epsilon)` with :math:`\\mu, \\sigma` learnt by :meth:`fit` and
+    reused on other sets, computed over the axes that ``per`` leaves free:
+
+    * ``"channel"`` (default): one pair per channel, over all images and pixels (the usual
+      ``Normalize(mean, std)`` of a CNN input);
+    * ``"pixel"``: one pair per channel and pixel position, over the images (scikit-learn's
+      ``StandardScaler`` on flattened images);
+    * ``"global"``: one pair for everything.
 
     Parameters
     ----------
-    per_channel : bool
-        One mean and std per channel (default), else one for the whole set.
+    per : {"channel", "pixel", "global"}
     eps : float
+        Added to the std so constant positions (e.g. the always-black corners of digits) stay finite.
 
     Attributes
     ----------
-    mean_, std_ : Tensor, shape (C,) (or (1,)), float64 on the CPU
+    mean_, std_ : Tensor, float64 on the CPU, shape (C, 1, 1), (C, H, W) or (1, 1, 1)
+        Broadcastable against one image (C, H, W).
     """
 
-    def __init__(self, per_channel: bool = True, eps: float = 1e-6):
-        self.per_channel = per_channel
+    _AXES = {"channel": (0, 2, 3), "pixel": (0,), "global": (0, 1, 2, 3)}
+
+    def __init__(self, per: str = "channel", eps: float = 1e-6):
+        if per not in self._AXES:
+            raise ValueError(f"per must be one of {sorted(self._AXES)}; got {per!r}")
+        self.per = per
         self.eps = eps
 
     def fit(self, images: torch.Tensor) -> Standardizer:
         """Learn ``mean_`` and ``std_`` from ``images : Tensor, shape (N, C, H, W)``; returns self."""
         _check_images(images)
         x = images.detach().to("cpu", torch.float64)
-        dims = (0, 2, 3) if self.per_channel else (0, 1, 2, 3)
-        self.mean_ = x.mean(dim=dims).reshape(-1)
-        self.std_ = x.std(dim=dims, unbiased=False).reshape(-1)
-        self.n_channels_ = images.shape[1]
+        dims = self._AXES[self.per]
+        self.mean_ = x.mean(dim=dims, keepdim=True)[0]
+        self.std_ = x.std(dim=dims, unbiased=False, keepdim=True)[0]
+        self.shape_ = tuple(images.shape[1:])
         return self
 
     def _stats(self, images):
         self._check_fitted()
         _check_images(images)
-        if self.per_channel and images.shape[1] != self.n_channels_:
-            raise ValueError(f"fitted on {self.n_channels_} channels, got {images.shape[1]}")
-        view = (1, -1, 1, 1)
-        return (self.mean_.to(images.device, images.dtype).view(view),
-                self.std_.to(images.device, images.dtype).view(view))
+        try:
+            torch.broadcast_shapes(self.mean_.shape, images.shape[1:])
+        except RuntimeError:
+            raise ValueError(f"fitted on images of shape {self.shape_} (per={self.per!r}), "
+                             f"got {tuple(images.shape[1:])}") from None
+        if self.per != "global" and images.shape[1] != self.shape_[0]:
+            raise ValueError(f"fitted on {self.shape_[0]} channels, got {images.shape[1]}")
+        return self.mean_.to(images.device, images.dtype), self.std_.to(images.device, images.dtype)
 
     def transform(self, images: torch.Tensor) -> torch.Tensor:
-        """Standardise ``images : Tensor, shape (N, C, H, W)`` with the fitted statistics."""
+        """Standardise ``images : Tensor, shape (N, C, H, W)`` with the fitted statistics (not in [0, 1])."""
         mean, std = self._stats(images)
         return (images - mean) / (std + self.eps)
 
@@ -597,7 +630,7 @@ class Standardizer(_FittedStep):
         return images * (std + self.eps) + mean
 
     def __repr__(self) -> str:
-        return f"Standardizer(per_channel={self.per_channel}, eps={self.eps})"
+        return f"Standardizer(per={self.per!r}, eps={self.eps})"
 
 
 class ZCAWhitening(_FittedStep):
@@ -1167,15 +1200,18 @@ class Pipeline:
 # --- effect on a k-means baseline ----------------------------------------------------------------
 
 def compare_on_kmeans(images: torch.Tensor, labels, preprocessing: dict[str, Callable | None],
-                      n_clusters: int | None = None, n_init: int = 3, seed: int = 0,
+                      n_clusters: int | None = None, n_runs: int = 5, n_init: int = 1, seed: int = 0,
                       progress: bool = False) -> list[dict]:
     """Cluster ``images`` with k-means after each preprocessing choice and score against ``labels``.
 
     Each entry of ``preprocessing`` is applied to the whole set (estimators such as ZCA are fitted
     on it first: k-means is unsupervised, so fitting on the images it clusters is fair), the
     result is flattened to one feature vector per image, and scikit-learn's ``KMeans`` with
-    ``n_clusters`` (default: the number of classes) is scored with Hungarian-matched accuracy, NMI
-    and ARI from :mod:`tutorial_lib.metrics`.
+    ``n_clusters`` (default: the number of classes) is run ``n_runs`` times (seeds ``seed``,
+    ``seed + 1``, ...) and scored with Hungarian-matched accuracy, NMI and ARI from
+    :mod:`tutorial_lib.metrics`. k-means lands in different local optima from run to run (a few
+    points of accuracy apart), so the mean and standard deviation over runs are reported: a
+    difference smaller than about two standard deviations is not a real effect.
 
     Parameters
     ----------
@@ -1184,17 +1220,20 @@ def compare_on_kmeans(images: torch.Tensor, labels, preprocessing: dict[str, Cal
     preprocessing : dict name -> Pipeline, estimator, callable or None
         ``None`` means the raw pixels.
     n_clusters : int, optional
+    n_runs : int, >= 1
+        Independent k-means runs to average over.
     n_init : int
-        k-means restarts (more is steadier and slower).
+        Restarts inside each run (keeps the lowest inertia).
     seed : int
-        Seeds k-means (and nothing else: seeded noise steps carry their own seed).
+        Seed of the first run (and nothing else: seeded noise steps carry their own seed).
     progress : bool
         Show a tqdm bar over the choices.
 
     Returns
     -------
-    list of dict, one per choice in order, with keys ``preprocessing`` (str), ``acc``, ``nmi``,
-    ``ari`` (floats in [0, 1] / [-1, 1]) and ``seconds`` (preprocessing plus clustering time).
+    list of dict, one per choice in order, with keys ``preprocessing`` (str); ``acc``, ``nmi``,
+    ``ari`` (means over runs, in [0, 1], ARI in [-1, 1]) with ``acc_std``, ``nmi_std``, ``ari_std``;
+    and ``seconds`` (preprocessing plus all runs).
     """
     from sklearn.cluster import KMeans
     from tqdm.auto import tqdm
@@ -1205,6 +1244,8 @@ def compare_on_kmeans(images: torch.Tensor, labels, preprocessing: dict[str, Cal
     y = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     if y.shape != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},); got {y.shape}")
+    if n_runs < 1:
+        raise ValueError(f"n_runs must be >= 1; got {n_runs}")
     k = int(n_clusters or len(np.unique(y)))
     rows = []
     for name, step in tqdm(list(preprocessing.items()), disable=not progress, desc="k-means"):
@@ -1217,19 +1258,24 @@ def compare_on_kmeans(images: torch.Tensor, labels, preprocessing: dict[str, Cal
         else:
             x = step(images)
         feats = x.detach().reshape(x.shape[0], -1).to("cpu", torch.float32).numpy()
-        pred = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(feats)
-        scores = clustering_scores(y, pred)
-        rows.append({"preprocessing": name, **scores, "seconds": time.perf_counter() - start})
+        runs = [clustering_scores(y, KMeans(k, n_init=n_init, random_state=seed + r).fit_predict(feats))
+                for r in range(n_runs)]
+        row = {"preprocessing": name}
+        for key in ("acc", "nmi", "ari"):
+            vals = np.array([run[key] for run in runs])
+            row[key], row[key + "_std"] = float(vals.mean()), float(vals.std())
+        rows.append({**row, "seconds": time.perf_counter() - start})
     return rows
 
 
 def format_comparison(rows: Iterable[dict], title: str | None = None) -> str:
-    """A fixed-width text table of :func:`compare_on_kmeans` rows (acc / NMI / ARI in %, seconds)."""
+    """A fixed-width text table of :func:`compare_on_kmeans` rows: mean +- std in %, and seconds."""
     rows = list(rows)
     width = max([len("preprocessing")] + [len(r["preprocessing"]) for r in rows])
     lines = [title] if title else []
-    lines.append(f"{'preprocessing':<{width}}  {'acc %':>6}  {'NMI %':>6}  {'ARI %':>6}  {'time s':>6}")
+    lines.append(f"{'preprocessing':<{width}}  {'acc %':>11}  {'NMI %':>11}  {'ARI %':>11}  {'time s':>6}")
     for r in rows:
-        lines.append(f"{r['preprocessing']:<{width}}  {100 * r['acc']:6.1f}  {100 * r['nmi']:6.1f}  "
-                     f"{100 * r['ari']:6.1f}  {r['seconds']:6.2f}")
+        cells = "  ".join(f"{100 * r[k]:5.1f} ± {100 * r.get(k + '_std', 0.0):3.1f}"
+                          for k in ("acc", "nmi", "ari"))
+        lines.append(f"{r['preprocessing']:<{width}}  {cells}  {r['seconds']:6.2f}")
     return "\n".join(lines)
