@@ -163,3 +163,16 @@ def test_two_process_gloo_run_keeps_ranks_in_step(tmp_path):
     assert logs[0]["world"] == 2 and logs[0]["losses"] == logs[1]["losses"]  # averaged over ranks
     assert logs[0]["losses"][-1] < 0.5 * logs[0]["losses"][0]
     assert sorted(os.listdir(tmp_path / "ckpt")) == ["last.pt"]  # rank 0 wrote it, no temp files left
+
+
+def test_more_epochs_on_resume_allowed_without_schedule_refused_with_one(tmp_path):
+    fit(_model(), _noisy_step, _data(), epochs=1, batch_size=32, checkpoint_dir=tmp_path / "a",
+        progress=False)
+    history = fit(_model(), _noisy_step, _data(), epochs=3, batch_size=32, checkpoint_dir=tmp_path / "a",
+                  resume=True, progress=False)
+    assert history.resumed_from == 1 and history["epoch"] == [1, 2, 3]
+    fit(_model(), _noisy_step, _data(), epochs=1, batch_size=32, scheduler="cosine",
+        checkpoint_dir=tmp_path / "b", progress=False)
+    with pytest.raises(ValueError, match="epochs"):
+        fit(_model(), _noisy_step, _data(), epochs=3, batch_size=32, scheduler="cosine",
+            checkpoint_dir=tmp_path / "b", resume=True, progress=False)

@@ -39,7 +39,8 @@ from . import runtime
 from .checkpoint import load_checkpoint, save_checkpoint
 
 CHECKPOINT_NAME = "last.pt"
-# Settings that must match for ``resume=True`` to continue the same run (``epochs`` may grow).
+# Settings that must match for ``resume=True`` to continue the same run (``epochs`` may grow when
+# there is no learning-rate schedule).
 RESUME_KEYS = ("lr", "batch_size", "optimizer", "weight_decay", "seed", "grad_clip", "scheduler",
                "world_size", "drop_last", "shuffle")
 
@@ -286,8 +287,10 @@ def _as_tuple(value):
 
 
 def _check_resume_config(saved: dict, config: dict, path: Path) -> None:
+    # More epochs are fine with a constant rate, but a schedule was laid out for the old number.
+    keys = RESUME_KEYS + (("epochs",) if config.get("scheduler") is not None else ())
     changed = [f"{k}: checkpoint {saved.get(k)!r}, now {config.get(k)!r}"
-               for k in RESUME_KEYS if saved.get(k) != config.get(k)]
+               for k in keys if saved.get(k) != config.get(k)]
     if changed:
         raise ValueError(
             f"resume=True but {path} was written with other settings ({'; '.join(changed)}). "
@@ -360,7 +363,8 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int = 10, lr: float =
         If given, ``last.pt`` there holds the full state after every epoch and on KeyboardInterrupt.
     resume : bool
         Continue from ``checkpoint_dir/last.pt`` if it exists (else start fresh); the result equals an
-        uninterrupted run with the same settings.
+        uninterrupted run with the same settings. ``epochs`` may be raised to train longer, unless a
+        ``scheduler`` is used (its schedule depends on the number of epochs).
     progress : bool
         Show a tqdm progress bar (rank 0 only).
     on_epoch_start : callable ``(epoch, model) -> None`` or None
