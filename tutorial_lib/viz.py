@@ -4,9 +4,245 @@ Figure it drew, so notebooks can ``plt.show()`` it and tests can inspect it."""
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt  # noqa: F401
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
 # --- images and preprocessing ------------------------------------------------------------------
+
+def _display_array(image, rescale: bool | str = "auto"):
+    """One image (C, H, W) tensor or array -> (H, W) or (H, W, 3) NumPy array ready for imshow.
+
+    ``rescale="auto"`` min-max rescales only images that leave [0, 1] (standardised, whitened).
+    """
+    arr = image.detach().to("cpu", torch.float32).numpy() if isinstance(image, torch.Tensor) else np.asarray(
+        image, dtype=np.float32)
+    if arr.ndim == 3:
+        arr = arr[0] if arr.shape[0] == 1 else np.moveaxis(arr[:3], 0, -1)
+    lo, hi = float(arr.min()), float(arr.max())
+    if rescale is True or (rescale == "auto" and (lo < -1e-6 or hi > 1 + 1e-6)):
+        arr = (arr - lo) / max(hi - lo, 1e-12)
+    return np.clip(arr, 0.0, 1.0)
+
+
+def _show(ax, image, rescale="auto", title: str | None = None, fontsize: int = 8):
+    arr = _display_array(image, rescale)
+    ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+
+
+def image_grid(images, ncols: int = 8, titles=None, title: str | None = None, rescale: bool | str = "auto",
+               panel_size: float = 1.2):
+    """Show a batch of images in a grid, one small panel each.
+
+    Parameters
+    ----------
+    images : Tensor, shape (N, C, H, W), float (in [0, 1], or any range with ``rescale``), or a list of
+        (C, H, W) tensors of different sizes
+    ncols : int
+        Panels per row.
+    titles : list of str, optional
+        One caption per image.
+    title : str, optional
+        Figure title.
+    rescale : "auto", True or False
+        Min-max rescale each image for display: "auto" does it only for images outside [0, 1].
+    panel_size : float
+        Inches per panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    n = len(images)
+    if n == 0:
+        raise ValueError("image_grid needs at least one image")
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"got {len(titles)} titles for {n} images")
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    size = (panel_size * ncols, panel_size * nrows + (0.3 if title else 0))
+    fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < n:
+            _show(ax, images[i], rescale, titles[i] if titles is not None else None)
+        else:
+            ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def compare_grid(columns: dict, row_titles=None, captions: dict | None = None, rescale: bool | str = "auto",
+                 panel_size: float = 2.0, title: str | None = None):
+    """Images side by side: one column per stage (e.g. clean, noisy, denoised), one row per image.
+
+    Parameters
+    ----------
+    columns : dict str -> Tensor, shape (N, C, H, W)
+        Column title -> images; every entry needs the same N.
+    row_titles : list of str, optional
+        One label per row, shown left of the first column.
+    captions : dict str -> list of str, optional
+        Per-column, per-row captions added under the column title (e.g. PSNR figures).
+    rescale : "auto", True or False
+        See :func:`image_grid`.
+    panel_size : float
+        Inches per panel.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    names = list(columns)
+    if not names:
+        raise ValueError("compare_grid needs at least one column")
+    n = len(columns[names[0]])
+    if any(len(columns[k]) != n for k in names):
+        raise ValueError(f"every column needs the same number of images; got "
+                         f"{ {k: len(v) for k, v in columns.items()} }")
+    captions = captions or {}
+    fig, axes = plt.subplots(n, len(names), figsize=(panel_size * len(names), panel_size * n + 0.3),
+                             squeeze=False)
+    for j, name in enumerate(names):
+        for i in range(n):
+            label = name if i == 0 else ""
+            if name in captions:
+                label = f"{label}\n{captions[name][i]}" if label else captions[name][i]
+            _show(axes[i, j], columns[name][i], rescale, label, fontsize=9)
+        if row_titles is not None:
+            for i in range(n):
+                axes[i, 0].set_ylabel(row_titles[i], fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def before_after(before, after, labels=("before", "after"), captions=None, rescale: bool | str = "auto",
+                 panel_size: float = 2.0, title: str | None = None):
+    """Two columns, ``before`` and ``after`` (each Tensor, shape (N, C, H, W)); see :func:`compare_grid`.
+
+    ``captions`` is an optional pair of lists of per-image captions. Returns the Figure.
+    """
+    cap = None if captions is None else {labels[0]: captions[0], labels[1]: captions[1]}
+    return compare_grid({labels[0]: before, labels[1]: after}, captions=cap, rescale=rescale,
+                        panel_size=panel_size, title=title)
+
+
+def plot_histograms(images: dict, bins: int = 64, cdf: bool = True, ax=None, title: str | None = None):
+    """Intensity histograms (and cumulative distributions) of a few image sets, overlaid.
+
+    Parameters
+    ----------
+    images : dict str -> Tensor, shape (N, C, H, W), float in [0, 1]
+        Label -> images; all their values enter one histogram per label.
+    bins : int
+    cdf : bool
+        Also draw the cumulative distribution on a right-hand axis (a straight line after
+        histogram equalisation).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 3))
+    else:
+        fig = ax.figure
+    right = ax.twinx() if cdf else None
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for i, (label, x) in enumerate(images.items()):
+        values = x.detach().to("cpu", torch.float32).numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        hist, _ = np.histogram(np.clip(values.ravel(), 0, 1), bins=edges, density=True)
+        ax.stairs(hist, edges, label=label, color=f"C{i}", alpha=0.8)
+        if right is not None:
+            right.plot(edges[1:], np.cumsum(hist) / max(hist.sum(), 1e-12), color=f"C{i}", ls="--", lw=1)
+    ax.set_xlabel("intensity")
+    ax.set_ylabel("density")
+    if right is not None:
+        right.set_ylabel("cumulative (dashed)")
+        right.set_ylim(0, 1.02)
+    ax.legend(fontsize=8, loc="upper center")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def compare_with_histograms(before, after, labels=("before", "after"), bins: int = 64,
+                            rescale: bool | str = "auto"):
+    """One image before and after a contrast change, with both intensity histograms.
+
+    Parameters
+    ----------
+    before, after : Tensor, shape (1, C, H, W) or (C, H, W), float in [0, 1]
+    labels : (str, str)
+    bins : int
+    rescale : "auto", True or False
+        See :func:`image_grid`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure with three panels: before, after, histograms (dashed: cumulative).
+    """
+    before = before[0] if before.ndim == 4 else before
+    after = after[0] if after.ndim == 4 else after
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.3), gridspec_kw={"width_ratios": [1, 1, 1.4]})
+    _show(axes[0], before, rescale, labels[0], fontsize=9)
+    _show(axes[1], after, rescale, labels[1], fontsize=9)
+    plot_histograms({labels[0]: before, labels[1]: after}, bins=bins, ax=axes[2])
+    return fig
+
+
+def plot_kmeans_comparison(results: dict, metric: str = "acc", ax=None, title: str | None = None):
+    """Grouped horizontal bars of a k-means score per preprocessing choice, one colour per dataset.
+
+    Parameters
+    ----------
+    results : dict dataset name -> list of rows from ``preprocess.compare_on_kmeans``
+        Choices are matched by their ``preprocessing`` name (missing ones are left blank).
+    metric : {"acc", "nmi", "ari"}
+        Drawn in %, with the ``<metric>_std`` over runs as error bars.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    names: list[str] = []
+    for rows in results.values():
+        names += [r["preprocessing"] for r in rows if r["preprocessing"] not in names]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.5, 0.32 * len(names) * max(1, len(results)) / 1.5 + 1.2))
+    else:
+        fig = ax.figure
+    height = 0.8 / max(1, len(results))
+    pos = np.arange(len(names))
+    for i, (dataset, rows) in enumerate(results.items()):
+        by_name = {r["preprocessing"]: r for r in rows}
+        vals = [100 * by_name[n][metric] if n in by_name else np.nan for n in names]
+        errs = [100 * by_name[n].get(metric + "_std", 0.0) if n in by_name else 0.0 for n in names]
+        ax.barh(pos + (i - (len(results) - 1) / 2) * height, vals, height=height, xerr=errs, label=dataset,
+                color=f"C{i}", error_kw={"lw": 1, "capsize": 2})
+        first = by_name.get(names[0])
+        if first is not None:
+            ax.axvline(100 * first[metric], color=f"C{i}", ls=":", lw=1)
+    ax.set_yticks(pos, names)
+    ax.invert_yaxis()
+    ax.set_xlabel({"acc": "matched accuracy", "nmi": "NMI", "ari": "ARI"}.get(metric, metric) + " (%)")
+    ax.legend(fontsize=8, loc="lower right")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
 
 # --- feature learning and clustering -----------------------------------------------------------
 
@@ -53,6 +289,145 @@ def plot_history(history, keys=("loss",), ax=None, title: str | None = None):
 
 def _history_keys(history) -> list[str]:
     return history.keys() if hasattr(history, "records") else list(history)
+
+
+def image_rows(rows: dict, n: int = 10, panel_size: float = 0.9, title: str | None = None):
+    """Rows of images with a label on the left: originals vs reconstructions, or an image and its views.
+
+    Parameters
+    ----------
+    rows : dict str -> Tensor, shape (N, C, H, W), float in [0, 1]
+        Row label -> images; the first ``n`` of each are shown, column ``j`` of every row being the
+        same sample.
+    n : int
+        Columns.
+    panel_size : float
+        Inches per panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not rows:
+        raise ValueError("image_rows needs at least one row")
+    n = min([n] + [len(v) for v in rows.values()])
+    fig, axes = plt.subplots(len(rows), n, figsize=(panel_size * n + 1.0, panel_size * len(rows) + 0.3),
+                             squeeze=False)
+    for i, (label, images) in enumerate(rows.items()):
+        for j in range(n):
+            _show(axes[i, j], images[j])
+        axes[i, 0].set_ylabel(label, fontsize=9, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reconstructions(images, reconstructions, n: int = 10, title: str | None = "autoencoder"):
+    """Originals (top row) above their reconstructions (bottom row); Tensors (N, C, H, W) in [0, 1]."""
+    return image_rows({"input": images, "reconstruction": reconstructions}, n=n, title=title)
+
+
+def plot_views(images, views, n: int = 8, title: str | None = "two random views per image"):
+    """An image row above rows of its augmented views (``views``: list of Tensors shaped like ``images``)."""
+    rows = {"image": images}
+    rows.update({f"view {i + 1}": v for i, v in enumerate(views)})
+    return image_rows(rows, n=n, title=title)
+
+
+def plot_embedding(coords, labels=None, classes=None, ax=None, title: str | None = None,
+                   point_size: float = 4.0):
+    """Scatter of 2-D coordinates (e.g. ``features.project_2d``), one colour per hidden label.
+
+    Parameters
+    ----------
+    coords : array or Tensor, shape (N, 2)
+    labels : array or Tensor of int, shape (N,), optional
+        Colours (up to 20 classes get distinct colours); None draws one colour.
+    classes : list of str, optional
+        Names for the legend.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    xy = np.asarray(coords.detach().cpu() if isinstance(coords, torch.Tensor) else coords, dtype=float)
+    if xy.ndim != 2 or xy.shape[1] != 2:
+        raise ValueError(f"coords must have shape (N, 2), got {xy.shape}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    else:
+        fig = ax.figure
+    if labels is None:
+        ax.scatter(xy[:, 0], xy[:, 1], s=point_size, color="C0", linewidths=0)
+    else:
+        lab = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels).ravel()
+        cmap = plt.get_cmap("tab10" if lab.max() < 10 else "tab20")
+        for k in np.unique(lab):
+            name = classes[k] if classes is not None and k < len(classes) else str(k)
+            pts = xy[lab == k]
+            ax.scatter(pts[:, 0], pts[:, 1], s=point_size, color=cmap(int(k) % cmap.N), label=name,
+                       linewidths=0)
+            # The class name at the median point shows where each class sits without a legend lookup.
+            mx, my = np.median(pts, axis=0)
+            ax.text(mx, my, name, fontsize=9, weight="bold", ha="center", va="center",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.7, "lw": 0})
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_embeddings(spaces: dict, labels=None, classes=None, panel_size: float = 3.6,
+                    title: str | None = None):
+    """Several 2-D embeddings side by side (``spaces``: name -> (N, 2) coordinates), same colours."""
+    if not spaces:
+        raise ValueError("plot_embeddings needs at least one embedding")
+    fig, axes = plt.subplots(1, len(spaces), figsize=(panel_size * len(spaces), panel_size + 0.3),
+                             squeeze=False)
+    for ax, (name, xy) in zip(axes[0], spaces.items(), strict=True):
+        plot_embedding(xy, labels, classes, ax=ax, title=name)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_quality(reports: dict, metric: str = "knn_acc", ax=None, title: str | None = None):
+    """Grouped bars of feature quality: ``reports`` maps dataset -> ``features.feature_report`` result.
+
+    Bars are grouped by dataset, one colour per feature space; the value is written on each bar.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+    else:
+        fig = ax.figure
+    spaces: list[str] = []
+    for rep in reports.values():
+        spaces += [s for s in rep if s not in spaces]
+    width = 0.8 / max(1, len(spaces))
+    lows = []
+    for j, space in enumerate(spaces):
+        xs, vals = [], []
+        for i, rep in enumerate(reports.values()):
+            if space in rep and metric in rep[space]:
+                xs.append(i + (j - (len(spaces) - 1) / 2) * width)
+                vals.append(100 * rep[space][metric])
+        bars = ax.bar(xs, vals, width=width, label=space, color=f"C{j}")
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+        lows += vals
+    ax.set_xticks(range(len(reports)), list(reports))
+    names = {"knn_acc": "kNN accuracy (%)", "linear_acc": "linear probe accuracy (%)"}
+    ax.set_ylabel(names.get(metric, metric))
+    if lows:
+        ax.set_ylim(max(0.0, min(lows) - 5), 100.5)
+    ax.legend(fontsize=8, loc="lower right")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
 
 
 # --- segmentation ------------------------------------------------------------------------------
