@@ -5,6 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NB_SANITIZE := notebooks/nbval_sanitize.cfg
 
+# Beside a checkout that has ../shared/data (the project's CI machines, which are offline), that folder
+# is the data folder unless TUTORIAL_DATA_DIR is already set; elsewhere data/ is used and filled on demand.
+SHARED_DATA := $(abspath ../shared/data)
+ifeq ($(origin TUTORIAL_DATA_DIR), undefined)
+ifneq ($(wildcard $(SHARED_DATA)),)
+export TUTORIAL_DATA_DIR := $(SHARED_DATA)
+endif
+endif
+
 .PHONY: setup lab demo test lint unit nbtest notebooks bench clean
 
 setup: $(STAMP)
