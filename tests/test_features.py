@@ -130,9 +130,10 @@ def _tiny_images(n=48, size=8, seed=0):
 
 
 def test_train_autoencoder_lowers_the_reconstruction_error():
-    x, _ = _tiny_images()
+    x, y = _tiny_images()
     model, history = train_autoencoder(x, latent_dim=4, width=8, epochs=4, lr=5e-3, batch_size=16,
-                                       progress=False)
+                                       progress=False, monitor_labels=y)
+    assert len(history["knn_acc"]) == 4
     assert isinstance(model, ConvAutoencoder) and not model.training
     assert history.losses[-1] < history.losses[0]
     recon = reconstruct(model, x)

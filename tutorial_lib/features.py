@@ -40,6 +40,21 @@ def _as_numpy(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
+def _monitor(images: torch.Tensor, labels, user_callback: Callable | None, seed: int) -> Callable:
+    """An ``on_epoch_end`` adding the 3-fold kNN accuracy of the current features (labels only score)."""
+
+    def end_of_epoch(epoch, net, history):
+        out = {}
+        if labels is not None:
+            feats = embed(net, images, device=next(net.parameters()).device)
+            out["knn_acc"] = knn_accuracy(feats, labels, k=5, folds=3, seed=seed)
+        if user_callback is not None:
+            out.update(user_callback(epoch, net, history) or {})
+        return out
+
+    return end_of_epoch
+
+
 # --- autoencoder -------------------------------------------------------------------------------
 
 def reconstruction_step(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -53,6 +68,7 @@ def train_autoencoder(images: torch.Tensor, *, latent_dim: int = 32, width: int 
                       device: str | torch.device = "auto", amp: bool = False,
                       checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
                       progress: bool = True, on_epoch_end: Callable | None = None,
+                      monitor_labels: torch.Tensor | None = None,
                       model: ConvAutoencoder | None = None) -> tuple[ConvAutoencoder, History]:
     """Train a :class:`~tutorial_lib.models.ConvAutoencoder` on ``images`` by reconstruction.
 
@@ -63,6 +79,9 @@ def train_autoencoder(images: torch.Tensor, *, latent_dim: int = 32, width: int 
         Architecture (see ``ConvAutoencoder``); ignored when ``model`` is given.
     epochs, lr, batch_size, weight_decay, seed, device, amp, checkpoint_dir, resume, progress, on_epoch_end
         Passed to :func:`tutorial_lib.train.fit` (cosine learning-rate schedule).
+    monitor_labels : Tensor (N,), optional
+        Hidden labels of ``images``, used ONLY to report the kNN accuracy of the codes after each
+        epoch (``history["knn_acc"]``); training never sees them.
     model : ConvAutoencoder, optional
         Continue training this model instead of building a new one.
 
@@ -80,8 +99,8 @@ def train_autoencoder(images: torch.Tensor, *, latent_dim: int = 32, width: int 
               "image_size": list(model.image_size)}
     history = fit(model, reconstruction_step, images, epochs=epochs, lr=lr, batch_size=batch_size,
                   weight_decay=weight_decay, scheduler="cosine", device=device, amp=amp, seed=seed,
-                  checkpoint_dir=checkpoint_dir, resume=resume, progress=progress, on_epoch_end=on_epoch_end,
-                  config=config)
+                  checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+                  on_epoch_end=_monitor(images, monitor_labels, on_epoch_end, seed), config=config)
     return model.eval(), history
 
 
@@ -215,21 +234,12 @@ def train_simclr(images: torch.Tensor, *, encoder: nn.Module | str = "cnn", dept
     model = EncoderWithHead(encoder, head)
     step = SimCLRStep(augment if augment is not None else default_augment(images, seed), temperature)
 
-    def end_of_epoch(epoch, net, history):
-        out = {}
-        if monitor_labels is not None:
-            feats = embed(unwrap(net).encoder, images, device=next(net.parameters()).device)
-            out["knn_acc"] = knn_accuracy(feats, monitor_labels, k=5, folds=3, seed=seed)
-        if on_epoch_end is not None:
-            out.update(on_epoch_end(epoch, net, history) or {})
-        return out
-
     config = {"model": "SimCLR", "encoder": type(encoder).__name__, "projection_dim": projection_dim,
               "temperature": temperature}
     history = fit(model, step, images, epochs=epochs, lr=lr, batch_size=min(batch_size, len(images)),
                   weight_decay=weight_decay, scheduler="cosine", device=device, amp=amp, seed=seed,
                   drop_last=True, checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
-                  on_epoch_end=end_of_epoch, config=config)
+                  on_epoch_end=_monitor(images, monitor_labels, on_epoch_end, seed), config=config)
     return model.eval(), history
 
 
