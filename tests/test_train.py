@@ -176,3 +176,13 @@ def test_more_epochs_on_resume_allowed_without_schedule_refused_with_one(tmp_pat
     with pytest.raises(ValueError, match="epochs"):
         fit(_model(), _noisy_step, _data(), epochs=3, batch_size=32, scheduler="cosine",
             checkpoint_dir=tmp_path / "b", resume=True, progress=False)
+
+
+def test_resume_of_a_finished_run_loads_and_trains_nothing(tmp_path, capsys):
+    first = _model()
+    fit(first, _noisy_step, _data(), epochs=2, batch_size=32, checkpoint_dir=tmp_path, progress=False)
+    again = _model(seed=3)
+    history = fit(again, _noisy_step, _data(), epochs=2, batch_size=32, checkpoint_dir=tmp_path, resume=True)
+    assert "already complete" in capsys.readouterr().out
+    assert len(history) == 2 and history.resumed_from == 2
+    assert all(torch.equal(p, q) for p, q in zip(_weights(first), _weights(again), strict=True))

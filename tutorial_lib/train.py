@@ -450,8 +450,10 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int = 10, lr: float =
 
     batches_per_epoch = _num_batches(kind, payload, n, batch_size, drop_last, world)
     total = max(epochs - start_epoch, 0) * batches_per_epoch - skip_batches
-    bar = tqdm(total=max(total, 0), disable=not (progress and main), desc="training", unit="batch",
-               dynamic_ncols=True, leave=True)
+    if total <= 0 and history.resumed_from is not None and progress and main:
+        print(f"loaded {ckpt_path}: training already complete ({start_epoch} epochs); nothing to train")
+    bar = tqdm(total=max(total, 0), disable=not (progress and main) or total <= 0, desc="training",
+               unit="batch", dynamic_ncols=True, leave=True)
     autocast = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
     shuffle_seed = seed if seed is not None else 0
     epoch, done, batch_rng = start_epoch, skip_batches, None
