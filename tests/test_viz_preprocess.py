@@ -96,3 +96,17 @@ def test_plot_kmeans_comparison():
     assert np.allclose(widths[:3], [70, 80, np.nan], equal_nan=True)
     assert np.allclose(widths[3:], [55, np.nan, 60], equal_nan=True)
     assert ax.get_title() == "k-means" and "accuracy" in ax.get_xlabel()
+
+
+def test_plot_pixel_correlation():
+    from tutorial_lib import preprocess as pp
+
+    gen = torch.Generator().manual_seed(0)
+    base = torch.rand(200, 1, 1, 1, generator=gen)
+    x = (base + 0.1 * torch.rand(200, 1, 4, 4, generator=gen)).clamp(0, 1)  # strongly correlated pixels
+    white = pp.ZCAWhitening(1e-4).fit_transform(x)
+    fig = viz.plot_pixel_correlation({"pixels": x, "whitened": white})
+    titles = [ax.get_title() for ax in fig.axes]
+    raw, whitened = (float(t.rsplit(" ", 1)[1]) for t in titles)
+    assert titles[0].startswith("pixels") and raw > 0.8 and whitened < 0.05
+    assert _shown(fig.axes[0]).shape == (16, 16)

@@ -201,6 +201,41 @@ def compare_with_histograms(before, after, labels=("before", "after"), bins: int
     return fig
 
 
+def plot_pixel_correlation(images: dict, panel_size: float = 3.0, title: str | None = None):
+    """Pixel-by-pixel correlation matrices of a few image sets, side by side.
+
+    Each image is flattened to a vector of D = C*H*W values; panel k shows the D x D correlation
+    matrix over that set's images (pixels that never vary get 0), titled with the mean absolute
+    off-diagonal correlation. Whitening drives the off-diagonal towards 0.
+
+    Parameters
+    ----------
+    images : dict str -> Tensor, shape (N, C, H, W), N >= 2
+    panel_size : float
+        Inches per panel.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    size = (panel_size * len(images), panel_size + 0.4)
+    fig, axes = plt.subplots(1, len(images), figsize=size, squeeze=False)
+    for ax, (label, x) in zip(axes[0], images.items(), strict=True):
+        flat = x.detach().reshape(len(x), -1).to("cpu", torch.float64)
+        corr = torch.corrcoef(flat.T).nan_to_num()
+        off = corr - torch.diag(torch.diag(corr))
+        mean_off = float(off.abs().sum() / max(off.numel() - len(off), 1))
+        ax.imshow(corr.numpy(), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_title(f"{label}\nmean |off-diagonal| {mean_off:.3f}", fontsize=9)
+        ax.set_xlabel("pixel")
+    axes[0, 0].set_ylabel("pixel")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_kmeans_comparison(results: dict, metric: str = "acc", ax=None, title: str | None = None):
     """Grouped horizontal bars of a k-means score per preprocessing choice, one colour per dataset.
 

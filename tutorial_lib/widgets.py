@@ -113,7 +113,7 @@ class Panel(widgets.VBox):
         fig = self.result.get("figure")
         if fig is not None:
             buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=80)
+            fig.savefig(buf, format="png", dpi=72)
             plt.close(fig)  # drawn into the panel only, not again by the notebook's inline backend
             self.image.value = buf.getvalue()
         self.status.value = self.result.get("summary", "")
