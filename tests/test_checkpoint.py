@@ -81,3 +81,12 @@ def test_loading_refuses_arbitrary_objects(tmp_path):
     path = save_checkpoint(tmp_path / "c.pt", {"obj": _Evil()})
     with pytest.raises(Exception, match="(?i)weights_only|unsupported|global"):
         load_checkpoint(path)
+
+
+def test_saved_file_has_ordinary_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "c.pt", {"epoch": 1})
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -33,6 +33,12 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing its header, truncated, or fails its integrity check."""
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _fsync_directory(folder: Path) -> None:
     # Makes the rename itself durable on POSIX; directories cannot be opened this way on Windows.
     try:
@@ -75,6 +81,8 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
                          "size": len(payload)})
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
+        os.chmod(tmp_name, 0o666 & ~_current_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(MAGIC + b" " + header.encode("ascii") + b"\n")
             fh.write(payload)
