@@ -422,8 +422,10 @@ def test_compare_on_kmeans():
         assert 0 <= r["acc"] <= 1 and r["acc_std"] >= 0
     assert rows[0]["acc"] > 0.6  # k-means on raw digits: about 70-80 %
     assert rows[3]["acc"] < rows[0]["acc"] - 0.3  # images with the signal removed cluster at chance
+    threads = torch.get_num_threads()
     again = pp.compare_on_kmeans(x, y, {"raw": None}, n_runs=2, seed=0, threads=None)
     assert again[0]["acc"] == rows[0]["acc"]  # same seed, same figures, whatever the thread count
+    assert torch.get_num_threads() == threads  # the thread limit is undone afterwards
     table = pp.format_comparison(rows, title="digits")
     assert table.splitlines()[0] == "digits" and "zca" in table and "±" in table
     with pytest.raises(ValueError, match="labels"):
