@@ -153,7 +153,7 @@ def plot_histograms(images: dict, bins: int = 64, cdf: bool = True, ax=None, tit
     matplotlib.figure.Figure
     """
     if ax is None:
-        fig, ax = plt.subplots(figsize=(5, 3))
+        fig, ax = plt.subplots(figsize=(6.5, 3.2))
     else:
         fig = ax.figure
     right = ax.twinx() if cdf else None
@@ -169,7 +169,7 @@ def plot_histograms(images: dict, bins: int = 64, cdf: bool = True, ax=None, tit
     if right is not None:
         right.set_ylabel("cumulative (dashed)")
         right.set_ylim(0, 1.02)
-    ax.legend(fontsize=8, loc="upper center")
+    ax.legend(fontsize=8, loc="best", framealpha=0.9)
     if title:
         ax.set_title(title)
     fig.tight_layout()
