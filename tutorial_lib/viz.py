@@ -311,11 +311,15 @@ def plot_history(history, keys=("loss",), ax=None, title: str | None = None):
             target = right
         target.plot(list(epochs), values, marker="o", ms=3, label=key,
                     color=f"C{list(keys).index(key)}")
-        target.set_ylabel(key if target is right else "loss")
+    acc_keys = [k for k in keys if "acc" in k and k in _history_keys(history)]
+    ax.set_ylabel("loss")
+    if right is not None:
+        right.set_ylabel(acc_keys[0] if len(acc_keys) == 1 else "accuracy")
     ax.set_xlabel("epoch")
     handles = [h for a in (ax, right) if a is not None for h in a.get_legend_handles_labels()[0]]
     if handles:
-        ax.legend(handles=handles, loc="upper right", fontsize=8)
+        # Curves usually start at the top left (loss) or bottom left (accuracy): the middle right is free.
+        ax.legend(handles=handles, loc="center right", fontsize=8, framealpha=0.8)
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -458,7 +462,7 @@ def plot_feature_quality(reports: dict, metric: str = "knn_acc", ax=None, title:
     ax.set_ylabel(names.get(metric, metric))
     if lows:
         ax.set_ylim(max(0.0, min(lows) - 5), 100.5)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     if title:
         ax.set_title(title)
     fig.tight_layout()
