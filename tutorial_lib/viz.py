@@ -318,8 +318,9 @@ def plot_history(history, keys=("loss",), ax=None, title: str | None = None):
     ax.set_xlabel("epoch")
     handles = [h for a in (ax, right) if a is not None for h in a.get_legend_handles_labels()[0]]
     if handles:
-        # Curves usually start at the top left (loss) or bottom left (accuracy): the middle right is free.
-        ax.legend(handles=handles, loc="center right", fontsize=8, framealpha=0.8)
+        # Below the axes, so it never hides a curve.
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(handles),
+                  fontsize=8, frameon=False)
     if title:
         ax.set_title(title)
     fig.tight_layout()
