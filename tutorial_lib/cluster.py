@@ -32,7 +32,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import runtime
-from .models import AutoencoderEncoder, ClusteringHead, ConvAutoencoder, ConvEncoder, EncoderWithHead
+from .models import (
+    AutoencoderEncoder,
+    ClusteringHead,
+    ConvAutoencoder,
+    ConvEncoder,
+    EncoderWithHead,
+    make_activation,
+)
 from .train import StopTraining, fit
 
 # --- input checks ------------------------------------------------------------------------------
@@ -348,8 +355,8 @@ class AutoencoderFeatures:
         from .features import embed, train_autoencoder
 
         images = _check_images(images)
-        epochs = self.epochs or _epochs_for(len(images), self.batch_size, runtime.pick(1600, 60),
-                                            lo=runtime.pick(20, 2), hi=runtime.pick(200, 10))
+        epochs = self.epochs or _epochs_for(len(images), self.batch_size, runtime.pick(800, 40),
+                                            lo=runtime.pick(15, 2), hi=runtime.pick(100, 5))
         self.autoencoder_, self.history_ = train_autoencoder(
             images, latent_dim=self.latent_dim, width=self.width, epochs=epochs, lr=self.lr,
             batch_size=self.batch_size, seed=self.seed, device=self.device, progress=self.progress)
@@ -611,8 +618,8 @@ class DEC:
             codes = embed(ae, images, device=dev)
         km = KMeans(self.n_clusters, n_init=20, seed=self.seed, device=self.device).fit(codes)
         model = DECModule(AutoencoderEncoder(ae), km.cluster_centers_, self.alpha)
-        epochs = self.epochs or _epochs_for(len(images), self.batch_size, runtime.pick(1000, 40),
-                                            lo=runtime.pick(10, 2), hi=runtime.pick(150, 5))
+        epochs = self.epochs or _epochs_for(len(images), self.batch_size, runtime.pick(500, 20),
+                                            lo=runtime.pick(5, 2), hi=runtime.pick(60, 5))
         state = {"p": None, "labels": km.labels_.clone()}
 
         def refresh_target(epoch, net):
@@ -751,23 +758,40 @@ def self_label_loss(logits: torch.Tensor, targets: torch.Tensor, confidence: tor
     return loss, mask.float().mean()
 
 
-def scan_encoder(image_shape, width: int = 32, feature_dim: int = 128) -> nn.Module:
+def scan_encoder(image_shape, width: int = 32, depth: int | None = None, activation: str = "relu",
+                 feature_dim: int = 128) -> nn.Module:
     """The CNN SCAN trains, sized by the images.
 
     Up to 12 pixels (8×8 digits): :class:`~tutorial_lib.models.ConvEncoder` (two 3×3 convolutions at
-    full resolution per stage keep the few pixels there are). Larger images: the stride-2 encoder of
-    :class:`~tutorial_lib.models.ConvAutoencoder` (three stride-2 layers and a linear layer), several
-    times cheaper per image on a CPU.
+    full resolution per stage keep the few pixels there are; ``depth`` stages, default 2). Larger
+    images: the stride-2 encoder of :class:`~tutorial_lib.models.ConvAutoencoder` (``depth`` stride-2
+    layers, default 3 below 48 pixels else 4, and a linear layer to ``feature_dim``), several times
+    cheaper per image on a CPU.
+
+    Parameters
+    ----------
+    image_shape : tuple (..., C, H, W)
+    width : int
+        Channels of the first layer (doubling at each stage).
+    depth : int, optional
+    activation : str
+        See ``models.make_activation``.
+    feature_dim : int
+        Output size for the larger images.
+
+    Returns
+    -------
+    nn.Module mapping (N, C, H, W) to (N, D) features.
     """
     c, h, w = image_shape[-3:]
     if max(h, w) <= 12:
-        return ConvEncoder(c, depth=2, width=width)
-    depth = 3 if min(h, w) < 48 else 4
-    ae = ConvAutoencoder(c, (h, w), latent_dim=feature_dim, width=width, depth=depth)
+        return ConvEncoder(c, depth=depth or 2, width=width, activation=activation)
+    depth = depth or (3 if min(h, w) < 48 else 4)
+    ae = ConvAutoencoder(c, (h, w), latent_dim=feature_dim, width=width, depth=depth, activation=activation)
     # Only the encoder half is trained; drop the decoder so the optimiser and checkpoints skip it.
     ae.from_latent, ae.out_conv = nn.Identity(), nn.Identity()
     ae.up, ae.up_post = nn.ModuleList(), nn.ModuleList()
-    return nn.Sequential(AutoencoderEncoder(ae), nn.BatchNorm1d(feature_dim), nn.ReLU())
+    return nn.Sequential(AutoencoderEncoder(ae), nn.BatchNorm1d(feature_dim), make_activation(activation))
 
 
 def scan_augment(images: torch.Tensor, seed: int = 0):
@@ -845,10 +869,14 @@ class SCAN:
     threshold : float
         Confidence needed to become a pseudo-label.
     lr, weight_decay, batch_size : training settings (Adam)
-    width : int
-        First-layer channels of the CNN (see :func:`scan_encoder`).
+    width, encoder_depth, activation
+        The CNN (see :func:`scan_encoder`).
+    epochs : int, optional
+        Epochs of stage 3, overriding ``steps``.
     augment : callable, optional
         ``images -> images`` random views (default :func:`scan_augment`).
+    on_epoch_end : callable, optional
+        ``(epoch, model, history) -> dict | None`` after each epoch of stage 3 (``train.fit``'s hook).
     seed, device, progress
 
     Attributes
@@ -860,12 +888,14 @@ class SCAN:
     history_ : dict of train.History: ``"warm"``, ``"scan"``, ``"self_label"``
     """
 
-    def __init__(self, n_clusters: int = 10, n_neighbors: int = 5, entropy_weight: float = 5.0,
+    def __init__(self, n_clusters: int = 10, n_neighbors: int = 10, entropy_weight: float = 5.0,
                  init: str | None = "tsne", warm_steps: int = 60, steps: int = 600,
                  self_label_steps: int = 200, threshold: float = 0.99, lr: float = 1e-3,
                  self_label_lr: float = 1e-4,
-                 weight_decay: float = 1e-4, batch_size: int = 256, width: int = 32, augment=None,
-                 seed: int = 0, device: str = "auto", progress: bool = False):
+                 weight_decay: float = 1e-4, batch_size: int = 256, width: int = 32,
+                 encoder_depth: int | None = None, activation: str = "relu", epochs: int | None = None,
+                 augment=None, on_epoch_end: Callable | None = None, seed: int = 0, device: str = "auto",
+                 progress: bool = False):
         self.n_clusters = n_clusters
         self.n_neighbors = n_neighbors
         self.entropy_weight = entropy_weight
@@ -879,7 +909,11 @@ class SCAN:
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.width = width
+        self.encoder_depth = encoder_depth
+        self.activation = activation
+        self.epochs = epochs
         self.augment = augment
+        self.on_epoch_end = on_epoch_end
         self.seed = seed
         self.device = device
         self.progress = progress
@@ -924,14 +958,15 @@ class SCAN:
         feats = PCAFeatures(50, seed=self.seed).fit_transform(images)
         self.neighbors_ = mine_neighbors(feats, min(self.n_neighbors, n - 1))
         runtime.seed_everything(self.seed)
-        encoder = scan_encoder(images.shape, self.width)
+        encoder = scan_encoder(images.shape, self.width, self.encoder_depth, self.activation)
         model = EncoderWithHead(encoder, ClusteringHead(_out_dim(encoder, images.shape), self.n_clusters))
         self.init_labels_ = self._warm_start(model, images, dev)
         augment = self.augment or scan_augment(images, self.seed)
         index = torch.arange(n)
         step = _ScanStep(images, self.neighbors_, augment, self.entropy_weight)
-        self.history_["scan"] = fit(model, step, (images, index), epochs=self._epochs(n, self.steps),
-                                    **self._fit_kwargs(dev))
+        epochs = self.epochs if self.epochs is not None else self._epochs(n, self.steps)
+        self.history_["scan"] = fit(model, step, (images, index), epochs=epochs,
+                                    on_epoch_end=self.on_epoch_end, **self._fit_kwargs(dev))
         state = {}
 
         def refresh_labels(epoch, net):
@@ -1086,3 +1121,45 @@ def evaluate(data: str, root=None, method: str | None = None, seed: int = 0, lim
               else dict.fromkeys(("acc", "nmi", "ari")))
     return {**scores, "seconds": round(seconds, 2), "n_samples": len(ds), "n_clusters": int(k),
             "method": name, "device": str(runtime.device(device)), "data": data, "seed": seed}
+
+
+def train_scan(images: torch.Tensor, *, lr: float = 1e-3, epochs: int = 20, depth: int | None = None,
+               activation: str = "relu", n_clusters: int = 10, monitor_labels=None, seed: int = 0,
+               device: str = "auto", progress: bool = False, on_epoch_end: Callable | None = None,
+               **scan_kwargs) -> tuple[SCAN, object]:
+    """Fit :class:`SCAN` with the settings a training panel exposes (``widgets.training_panel``).
+
+    Parameters
+    ----------
+    images : Tensor, shape (N, C, H, W), float in [0, 1]
+    lr, epochs, depth, activation
+        Learning rate, epochs of the SCAN stage, encoder depth and activation.
+    n_clusters : int
+    monitor_labels : Tensor (N,), optional
+        Hidden labels, used ONLY to report the matched accuracy after each epoch (``history["acc"]``).
+    seed, device, progress, on_epoch_end
+    **scan_kwargs
+        Other :class:`SCAN` parameters (e.g. ``init=None``, ``self_label_steps=0``).
+
+    Returns
+    -------
+    (SCAN, train.History)
+        The fitted estimator and the history of its SCAN stage (``loss``, ``consistency``,
+        ``entropy`` and maybe ``acc`` per epoch).
+    """
+    from .metrics import cluster_acc
+
+    images = _check_images(images)
+
+    def end_of_epoch(epoch, net, history):
+        out = {}
+        if monitor_labels is not None:
+            pred = _batched_forward(net, images, next(net.parameters()).device).argmax(1)
+            out["acc"] = cluster_acc(monitor_labels, pred)
+        if on_epoch_end is not None:
+            out.update(on_epoch_end(epoch, net, history) or {})
+        return out
+
+    est = SCAN(n_clusters, lr=lr, epochs=epochs, encoder_depth=depth, activation=activation, seed=seed,
+               device=device, progress=progress, on_epoch_end=end_of_epoch, **scan_kwargs).fit(images)
+    return est, est.history_["scan"]

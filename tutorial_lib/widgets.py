@@ -491,6 +491,102 @@ def training_panel(train_fn: Callable | dict, images: torch.Tensor, *, lr: float
     return TrainingPanel(trainers, images, controls, plot_keys, train_kwargs, title)
 
 
+CLUSTER_METHODS = ("kmeans", "pca-kmeans", "tsne-kmeans")
+
+
+def cluster_view(images: torch.Tensor, labels=None, *, method: str = "tsne-kmeans", n_clusters: int = 10,
+                 classes=None, seed: int = 0, n_per_cluster: int = 8, features: dict | None = None,
+                 cache: dict | None = None, draw: bool = True) -> dict:
+    """Cluster ``images`` with k-means on one feature space and show what came out (the explorer's work).
+
+    Parameters
+    ----------
+    images : Tensor, shape (N, C, H, W), float in [0, 1]
+    labels : Tensor (N,) of int, optional
+        Hidden classes, used only to score and to frame wrongly clustered images in the gallery.
+    method : str
+        ``"kmeans"`` (pixels), ``"pca-kmeans"``, ``"tsne-kmeans"``, or a key of ``features``.
+    n_clusters : int
+        k of k-means (it may differ from the number of classes: then some clusters stay unmatched
+        in the one-to-one accuracy, while the many-to-one accuracy lets each cluster vote).
+    classes : list of str, optional
+    seed : int
+    n_per_cluster : int
+        Images per gallery row.
+    features : dict str -> Tensor (N, D), optional
+        Extra precomputed feature spaces (e.g. a trained network's embeddings) offered as methods.
+    cache : dict, optional
+        Feature spaces already computed (t-SNE takes seconds); filled in place.
+    draw : bool
+
+    Returns
+    -------
+    dict
+        ``clusters`` (Tensor (N,)), ``scores`` (``acc``, ``acc_many_to_one``, ``nmi``, ``ari``, or {}
+        without labels), ``summary`` and ``figure`` (the cluster gallery, or None).
+    """
+    from . import cluster, metrics
+
+    extra = dict(features or {})
+    cache = cache if cache is not None else {}
+    if method in extra:
+        feats = extra[method]
+    elif method in CLUSTER_METHODS:
+        name = {"kmeans": "pixels", "pca-kmeans": "pca", "tsne-kmeans": "tsne"}[method]
+        if name not in cache:
+            cache[name] = cluster.FEATURES[name](seed=seed, device="cpu").fit_transform(images)
+        feats = cache[name]
+    else:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(CLUSTER_METHODS) + list(extra)}")
+    clusters = cluster.KMeans(n_clusters, seed=seed).fit_predict(feats)
+    sizes = sorted(torch.bincount(clusters).tolist())
+    scores, summary = {}, f"{method}, k = {n_clusters}: cluster sizes {sizes}"
+    if labels is not None:
+        scores = metrics.clustering_scores(labels, clusters)
+        scores["acc_many_to_one"] = metrics.cluster_acc(labels, clusters, many_to_one=True)
+        summary = (f"{method}, k = {n_clusters}: matched accuracy {scores['acc']:.3f} (many-to-one "
+                   f"{scores['acc_many_to_one']:.3f}), NMI {scores['nmi']:.3f}, ARI {scores['ari']:.3f}")
+    figure = viz.plot_cluster_gallery(images, clusters, n_per_cluster=n_per_cluster, labels=labels,
+                                      classes=classes, seed=seed) if draw else None
+    return {"clusters": clusters, "scores": scores, "summary": summary, "figure": figure}
+
+
+def cluster_panel(images: torch.Tensor, labels=None, *, classes=None, n_clusters: int = 10,
+                  method: str = "tsne-kmeans", features: dict | None = None, max_clusters: int = 20,
+                  seed: int = 0, n_per_cluster: int = 8) -> Panel:
+    """The cluster explorer: number of clusters and method; shows the scores and a gallery per cluster.
+
+    Feature spaces are computed once and cached by the panel (t-SNE takes a few seconds).
+
+    Parameters
+    ----------
+    images, labels, classes, seed, n_per_cluster
+        As in :func:`cluster_view`.
+    n_clusters, method : starting values of the controls.
+    features : dict str -> Tensor (N, D), optional
+        Extra feature spaces to offer in the method menu (e.g. ``{"SCAN network": embeddings}``).
+    max_clusters : int
+        Upper end of the slider.
+
+    Returns
+    -------
+    Panel
+        ``panel.controls["n_clusters"]``, ``panel.controls["method"]``; ``panel.result`` as returned by
+        :func:`cluster_view`.
+    """
+    options = list(CLUSTER_METHODS) + list(features or {})
+    if method not in options:
+        raise ValueError(f"method {method!r} is not among {options}")
+    controls = {
+        "n_clusters": widgets.IntSlider(value=n_clusters, min=2, max=max(max_clusters, n_clusters),
+                                        description="clusters", continuous_update=False),
+        "method": widgets.Dropdown(options=options, value=method, description="method"),
+    }
+    compute = functools.partial(cluster_view, images, labels, classes=classes, seed=seed,
+                                n_per_cluster=n_per_cluster, features=features, cache={})
+    return Panel(controls, compute, title="Cluster explorer")
+
+
 # --- segmentation panels ------------------------------------------------------------------------
 
 

@@ -1,0 +1,117 @@
+"""Clustering figures (cluster gallery, confusion matrix, method scores) and the cluster explorer panel."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from tutorial_lib import cluster, viz, widgets  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    """Three classes of 6x6 images: a bright square in a different corner per class, plus noise."""
+    gen = torch.Generator().manual_seed(0)
+    images = 0.1 * torch.rand(30, 1, 6, 6, generator=gen)
+    labels = torch.arange(30) % 3
+    for i, c in enumerate(labels.tolist()):
+        r, s = [(0, 0), (0, 3), (3, 0)][c]
+        images[i, 0, r:r + 3, s:s + 3] += 0.8
+    return images, labels
+
+
+def test_cluster_gallery_rows_captions_and_red_frames(blobs):
+    images, labels = blobs
+    pred = labels.clone()
+    pred[0] = 1  # one image of class 0 put in class 1's cluster
+    fig = viz.plot_cluster_gallery(images, pred, n_per_cluster=12, labels=labels, classes=["a", "b", "c"])
+    axes = np.array(fig.axes).reshape(3, 12)
+    captions = [axes[r, 0].get_ylabel() for r in range(3)]
+    assert captions[0].startswith("cluster 0 → a") and "9, 100% pure" in captions[0]
+    assert "11, 91% pure" in captions[1]
+    red = [ax for ax in fig.axes if ax.spines["left"].get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
+    assert len(red) == 1
+    plt.close(fig)
+    with pytest.raises(ValueError):
+        viz.plot_cluster_gallery(images, pred[:5])
+
+
+def test_cluster_gallery_without_labels(blobs):
+    images, _ = blobs
+    fig = viz.plot_cluster_gallery(images, torch.arange(30) % 5, n_per_cluster=4)
+    assert len(fig.axes) == 20 and fig.axes[0].get_ylabel().startswith("cluster 0")
+    plt.close(fig)
+
+
+def test_confusion_matrix_counts_and_title():
+    y_true = [0, 0, 1, 1, 2, 2]
+    y_pred = [5, 5, 7, 5, 9, 9]  # clusters 5, 7, 9 match classes 0, 1, 2; one mistake
+    fig = viz.plot_confusion_matrix(y_true, y_pred, classes=["x", "y", "z"])
+    ax = fig.axes[0]
+    texts = sorted(t.get_text() for t in ax.texts)
+    assert texts == ["1", "1", "2", "2"]
+    assert "0.833" in ax.get_title()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["x", "y", "z"]
+    plt.close(fig)
+    fig = viz.plot_confusion_matrix(y_true, y_pred, normalize=True)
+    assert "0.50" in [t.get_text() for t in fig.axes[0].texts]
+    plt.close(fig)
+
+
+def test_method_scores_bars():
+    fig = viz.plot_method_scores({"kmeans": {"acc": 0.8, "nmi": 0.7, "ari": 0.6},
+                                  "scan": {"acc": 0.95, "nmi": 0.9, "ari": None}})
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert "0.95" in labels and "0.00" in labels  # a missing score is drawn as 0
+    plt.close(fig)
+    with pytest.raises(ValueError):
+        viz.plot_method_scores({})
+
+
+def test_cluster_view_scores_and_cache(blobs):
+    images, labels = blobs
+    cache = {}
+    out = widgets.cluster_view(images, labels, method="pca-kmeans", n_clusters=3, cache=cache, draw=False)
+    assert out["scores"]["acc"] == pytest.approx(1.0) and out["figure"] is None
+    assert "pca" in cache and "matched accuracy 1.000" in out["summary"]
+    more = widgets.cluster_view(images, labels, method="pca-kmeans", n_clusters=6, cache=cache, draw=False)
+    assert more["scores"]["acc"] < 1.0 and more["scores"]["acc_many_to_one"] == pytest.approx(1.0)
+    unlabelled = widgets.cluster_view(images, None, method="kmeans", n_clusters=3, draw=False)
+    assert unlabelled["scores"] == {} and "cluster sizes" in unlabelled["summary"]
+    extra = widgets.cluster_view(images, labels, method="mine", n_clusters=3, draw=False,
+                                 features={"mine": torch.nn.functional.one_hot(labels).float()})
+    assert extra["scores"]["acc"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="unknown method"):
+        widgets.cluster_view(images, labels, method="nope")
+
+
+def test_cluster_panel_controls_recompute(blobs):
+    images, labels = blobs
+    panel = widgets.cluster_panel(images, labels, n_clusters=3, method="kmeans",
+                                  features={"f": images.flatten(1)})
+    assert panel.result["scores"]["acc"] == pytest.approx(1.0)
+    assert panel.image.value  # the gallery was drawn to PNG
+    panel.controls["n_clusters"].value = 5
+    assert len(torch.unique(panel.result["clusters"])) == 5
+    assert list(panel.controls["method"].options) == ["kmeans", "pca-kmeans", "tsne-kmeans", "f"]
+    with pytest.raises(ValueError):
+        widgets.cluster_panel(images, labels, method="nope")
+
+
+def test_train_scan_for_the_training_panel(blobs):
+    images, labels = blobs
+    seen = []
+    est, history = cluster.train_scan(images, lr=1e-3, epochs=2, depth=1, activation="gelu", n_clusters=3,
+                                      monitor_labels=labels, init=None, self_label_steps=1, n_neighbors=3,
+                                      width=4, device="cpu", on_epoch_end=lambda e, m, h: seen.append(e))
+    assert seen == [0, 1] and len(history) == 2 and len(history["acc"]) == 2
+    assert est.labels_.shape == (30,)
+    out = widgets.train_view(cluster.train_scan, images, lr=1e-3, epochs=1, depth=1, activation="relu",
+                             plot_keys=("loss", "acc"), n_clusters=3, monitor_labels=labels, init=None,
+                             self_label_steps=1, n_neighbors=3, width=4, device="cpu")
+    assert "1 epochs" in out["summary"] and out["figure"] is not None
+    plt.close(out["figure"])
