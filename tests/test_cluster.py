@@ -257,6 +257,9 @@ def test_evaluate_folder_without_labels(tmp_path):
     out = cluster.evaluate(f"folder:{tmp_path}", method="pca-kmeans", device="cpu", n_clusters=3)
     assert out["acc"] is None and out["nmi"] is None and out["ari"] is None
     assert out["n_samples"] == 12 and out["n_clusters"] == 3
+    # fewer images than PCA's 50 components: t-SNE still works
+    out = cluster.evaluate(f"folder:{tmp_path}", method="tsne-kmeans", device="cpu", n_clusters=3)
+    assert out["acc"] is None and out["n_samples"] == 12
 
 
 @pytest.mark.skipif(not (SHARED_MNIST / "MNIST" / "raw").exists(), reason="MNIST raw files not here")

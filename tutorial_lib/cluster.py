@@ -113,17 +113,19 @@ def kmeans_plusplus(x: torch.Tensor, n_clusters: int, generator: torch.Generator
     """
     n = len(x)
     trials = n_local_trials or 2 + int(math.log(n_clusters))
+    # Sums of many squared distances in double precision, except on Apple GPUs which lack it.
+    acc = torch.float32 if x.device.type == "mps" else torch.float64
     first = int(torch.randint(n, (1,), generator=generator))
     centers = [x[first]]
-    closest = squared_distances(x, x[first:first + 1])[:, 0].double()
+    closest = squared_distances(x, x[first:first + 1])[:, 0].to(acc)
     for _ in range(1, n_clusters):
         total = closest.sum()
         if total <= 0:  # fewer distinct points than clusters: any point will do
             pick = torch.randint(n, (trials,), generator=generator).to(x.device)
         else:
-            draws = (torch.rand(trials, generator=generator, dtype=torch.float64).to(x.device) * total)
+            draws = torch.rand(trials, generator=generator, dtype=torch.float64).to(x.device, acc) * total
             pick = torch.searchsorted(torch.cumsum(closest, 0), draws).clamp_(max=n - 1)
-        cand = torch.minimum(closest[:, None], squared_distances(x, x[pick]).double())
+        cand = torch.minimum(closest[:, None], squared_distances(x, x[pick]).to(acc))
         best = int(cand.sum(0).argmin())
         centers.append(x[pick[best]])
         closest = cand[:, best]
@@ -309,7 +311,7 @@ class TSNEFeatures:
     ----------
     seed : int
     features : object with ``fit_transform``, optional
-        Features to map (default: the pixels).
+        Features to map (default: ``PCAFeatures(50)`` of the pixels).
     """
 
     def __init__(self, seed: int = 0, features=None):
@@ -319,7 +321,11 @@ class TSNEFeatures:
     def fit_transform(self, images) -> torch.Tensor:
         from .features import project_2d
 
-        x = self.features.fit_transform(images) if self.features is not None else _as_matrix(images)
+        # PCA to at most 50 dimensions first (fewer when there are fewer images), as project_2d would.
+        steps = self.features or PCAFeatures(50, seed=self.seed)
+        x = steps.fit_transform(images)
+        if len(x) < 4:
+            raise ValueError(f"t-SNE needs at least 4 images, got {len(x)}")
         return torch.from_numpy(project_2d(x, "tsne", seed=self.seed)).float()
 
     def transform(self, images):
