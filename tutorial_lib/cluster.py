@@ -925,7 +925,10 @@ class SCAN:
         self.progress = progress
 
     def _epochs(self, n: int, steps: int) -> int:
-        return _epochs_for(n, self.batch_size, runtime.pick(steps, max(steps // 20, 1)), lo=1) if steps else 0
+        if not steps:
+            return 0
+        # At most 200 epochs: on a few dozen images every step is an epoch.
+        return _epochs_for(n, self.batch_size, runtime.pick(steps, max(steps // 20, 1)), lo=1, hi=200)
 
     def _fit_kwargs(self, dev, lr: float | None = None) -> dict:
         return dict(lr=lr or self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size, device=dev,
@@ -1107,8 +1110,10 @@ def evaluate(data: str, root=None, method: str | None = None, seed: int = 0, lim
     Returns
     -------
     dict
-        ``acc``, ``nmi``, ``ari`` (None when the set has no labels), ``seconds`` (fitting time),
-        ``n_samples``, ``n_clusters``, ``method``, ``device``, ``data``, ``seed``.
+        ``acc``, ``nmi``, ``ari`` (None when the set has no labels), ``seconds`` (wall-clock fitting
+        time), ``cpu_seconds`` (CPU time of this process over all its threads: on a busy machine the
+        better measure of cost), ``threads`` (torch's thread count), ``n_samples``, ``n_clusters``,
+        ``method``, ``device``, ``data``, ``seed``.
     """
     from .metrics import clustering_scores
 
@@ -1120,12 +1125,13 @@ def evaluate(data: str, root=None, method: str | None = None, seed: int = 0, lim
                          "use more images or fewer clusters")
     name = method or DEFAULT_METHOD
     estimator = make_estimator(name, k, seed, device)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     predicted = estimator.fit_predict(ds.images)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     scores = (clustering_scores(labels, predicted) if labels is not None
               else dict.fromkeys(("acc", "nmi", "ari")))
-    return {**scores, "seconds": round(seconds, 2), "n_samples": len(ds), "n_clusters": int(k),
+    return {**scores, "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
+            "threads": torch.get_num_threads(), "n_samples": len(ds), "n_clusters": int(k),
             "method": name, "device": str(runtime.device(device)), "data": data, "seed": seed}
 
 
