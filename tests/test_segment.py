@@ -225,3 +225,4 @@ def test_evaluate_keys_and_cli(tmp_path):
 def test_photo_timing_helper_runs_on_a_small_photo():
     out = segment.time_photo("coffee", size=(40, 60), method="kmeans_lab")
     assert out["shape"] == [40, 60] and out["seconds"] > 0 and out["n_segments"] >= 1
+

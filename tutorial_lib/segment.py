@@ -1207,7 +1207,7 @@ METHODS = {
 }
 """Method name -> estimator class, baselines first (the order of the benchmark tables)."""
 
-DEFAULT_METHOD = "kanezaki"
+DEFAULT_METHOD = "deep_features"
 """The method with the best benchmark results (see bench/results/segmentation_*.md)."""
 
 

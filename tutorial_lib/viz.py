@@ -759,3 +759,35 @@ def plot_segmentation_scores(results: dict, metrics=("miou", "pixel_acc"), ax=No
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_segmentation(image, labels, gt=None, history: dict | None = None, title: str | None = None,
+                      panel_size: float = 3.0):
+    """One image: the image, its segments (tint and boundaries), the ground truth if given, and the
+    loss / number of labels per iteration if a Kanezaki ``history`` is given.
+
+    Parameters
+    ----------
+    image : Tensor or array, shape (C, H, W), float in [0, 1]
+    labels : array or Tensor, shape (H, W), int
+    gt : array or Tensor, shape (H, W), int, optional
+    history : dict with lists ``loss`` and ``n_labels``, optional
+    """
+    n = 2 + (gt is not None) + (history is not None)
+    fig, axes = plt.subplots(1, n, figsize=(panel_size * n + 0.6 * (history is not None), panel_size))
+    _show(axes[0], image, title="image")
+    axes[1].imshow(overlay_segments(image, labels), interpolation="nearest")
+    axes[1].set_title(f"{int(_label_array(labels).max()) + 1} segments", fontsize=8)
+    axes[1].axis("off")
+    i = 2
+    if gt is not None:
+        axes[i].imshow(overlay_segments(image, gt), interpolation="nearest")
+        axes[i].set_title("ground truth", fontsize=8)
+        axes[i].axis("off")
+        i += 1
+    if history is not None:
+        plot_label_history(history, ax=axes[i])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
