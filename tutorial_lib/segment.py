@@ -14,8 +14,10 @@ Methods, baselines first (``METHODS``):
 * ``kanezaki``: differentiable feature clustering (Kanezaki 2018; Kim, Kanezaki and Tanaka 2020): a
   small CNN is trained *on the one image* so that its own argmax labels become both consistent in
   feature space and spatially continuous; optional user scribbles guide it.
-* ``deep_features``: per-pixel features from a CNN trained without labels on the whole image set,
-  clustered with k-means (clusters shared by the set), refined by a majority vote in SLIC superpixels.
+* ``deep_features``: per-pixel features from a CNN trained without labels on the whole image set
+  (pseudo-labels from k-means on colour and texture descriptors, trained with
+  :func:`tutorial_lib.train.fit`), clustered with k-means over the set (textures) or per image
+  (flat-coloured objects), refined by a majority vote in SLIC superpixels.
 
 The number of regions
 ---------------------
@@ -28,6 +30,7 @@ instead. Otsu always gives two regions, Felzenszwalb and the Kanezaki method dec
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -779,7 +782,7 @@ class DifferentiableFeatureClustering(Segmenter):
     model_ : PixelNet, the network of the last image
     """
 
-    def __init__(self, n_channels: int = 32, n_conv: int = 2, max_iter: int = 150, min_labels: int = 3,
+    def __init__(self, n_channels: int = 32, n_conv: int = 2, max_iter: int = 100, min_labels: int = 3,
                  mu: float = 5.0, lr: float = 0.1, max_pixels: int | None = 20000, min_share: float = 0.01,
                  scribble_weight: float = 1.0, device: str = "auto", seed: int = 0):
         super().__init__(seed)
@@ -837,6 +840,10 @@ class DifferentiableFeatureClustering(Segmenter):
         x = x.to(dev)
         scr = None if scr_full is None else _scribbles_at(scr_full, (h, w)).to(dev)[None]
         net = PixelNet(x.shape[1], self.n_channels, self.n_conv).to(dev)
+        # Its own small loop rather than train.fit: one "batch" (the whole image) seen again at every
+        # iteration, targets recomputed from the network's own argmax each time, and a stopping rule
+        # on the number of labels checked after every step. train.fit's epochs over a dataset,
+        # shuffling, checkpoints and DDP have nothing to act on in a few-second fit of one image.
         opt = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=0.9)
         history = {"loss": [], "n_labels": []}
         net.train()
@@ -962,31 +969,40 @@ class PseudoLabelStep:
 class DeepFeatureClustering(Segmenter):
     """k-means on per-pixel features of a CNN trained without labels on the whole image set.
 
-    1. Describe each pixel by its colour (square-root RGB, standardised per image) and its local
-       texture (:func:`texture_features`: local binary pattern histograms and detail energies,
-       PCA-whitened over the set).
-    2. Cluster the pixels of the whole set into ``n_pseudo`` groups with k-means (an
-       over-clustering) and use the groups as pseudo-labels.
+    1. Describe each pixel by its colour (:func:`coherent_colour`: square-root RGB standardised per
+       image, weighted by its spatial coherence) and its local texture (:func:`texture_features`:
+       local binary pattern histograms and detail energies, PCA-whitened over the set).
+    2. Cluster the pixels of the whole set with k-means into ``n_pseudo`` groups (by default as
+       many as the silhouette score picks) and use the groups as pseudo-labels.
     3. Train :class:`FeatureNet` on random crops to predict the pseudo-labels from the descriptors
        (one round of DeepCluster, Caron et al. 2018, at the pixel level), with the continuity loss
        of the Kanezaki method so neighbouring pixels agree; :func:`tutorial_lib.train.fit` runs it.
-    4. Cluster the network's per-pixel features with k-means, ``n_segments`` clusters ("auto": by the
-       silhouette score), over the whole set (``scope="set"``: the same cluster means the same thing
-       in every image, e.g. one texture) or image by image (``scope="image"``).
-    5. Refine with a majority vote inside SLIC superpixels, drop segments smaller than ``min_share``.
+    4. Cluster with k-means (:class:`tutorial_lib.cluster.KMeans`), either over the whole set
+       (``scope="set"``: the network's features; the same cluster means the same thing in every
+       image, e.g. one texture; ``n_segments="auto"`` keeps the number of pseudo-classes) or image by
+       image (``scope="image"``: descriptors plus network features, texture and network features
+       weighted by ``1 - r``, with ``r`` the colour's coherence; ``n_segments="auto"`` picks k per
+       image by the silhouette). ``scope="auto"`` takes "set" when the colour of the set is mostly
+       incoherent (mean ``r`` < 0.5: textures, whose descriptors are invariant to lighting and so
+       comparable across images) and "image" otherwise (flat-coloured objects under lighting or
+       staining that changes from image to image: nuclei, photos).
+    5. Refine with a majority vote inside SLICO superpixels (only where the majority is clear) and
+       drop segments smaller than ``min_share``.
 
     Parameters
     ----------
     n_segments : int or "auto"
     max_segments : int
         Largest number of clusters tried by "auto".
-    scope : {"set", "image"}
+    scope : {"auto", "set", "image"}
     n_pseudo : int or "auto"
         Pseudo-classes of step 2; "auto": picked by the silhouette score on the descriptors of the set
         (then also the number of clusters of step 4 with ``scope="set"`` and ``n_segments="auto"``).
     colour_weight, texture_weight : float
         Weights of the colour block (:func:`coherent_colour`) and of the whitened texture block (its
         total standard deviation) in the descriptors.
+    embed_weight : float
+        Weight of the network's features beside the descriptors (``scope="image"``).
     texture_sigma : float
         Window of the texture statistics in pixels (0 disables texture descriptors).
     n_components : int
@@ -1017,15 +1033,17 @@ class DeepFeatureClustering(Segmenter):
     model_ : FeatureNet
     history_ : tutorial_lib.train.History
     kmeans_ : the fitted k-means of step 4 (``scope="set"``)
+    scope_ : str, the scope used ("set" or "image")
+    colour_coherence_ : float, mean colour coherence ``r`` of the images
+    n_pseudo_ : int, the number of pseudo-classes
     n_segments_ : int, the number of clusters used (set scope) or a list per image
     labels_ : label maps of the images given to :meth:`fit`
     """
 
     def __init__(self, n_segments: int | str = "auto", max_segments: int = 8, scope: str = "auto",
                  n_pseudo: int | str = "auto", colour_weight: float = 1.0, texture_weight: float = 1.0,
-                 embed_weight: float = 1.0,
-                 texture_sigma: float = 10.0, n_components: int = 16, width: int = 32,
-                 embed_dim: int = 16, steps: int = 300, crop: int = 64, batch_size: int = 8,
+                 embed_weight: float = 1.0, texture_sigma: float = 10.0, n_components: int = 16,
+                 width: int = 32, embed_dim: int = 16, steps: int = 300, crop: int = 64, batch_size: int = 8,
                  lr: float = 3e-3, mu: float = 1.0, n_superpixels: int = 1500, compactness: float = 10.0,
                  slic_zero: bool = True, min_majority: float = 0.85, min_share: float = 0.01,
                  device: str = "auto", seed: int = 0):
@@ -1354,3 +1372,51 @@ def time_photo(name: str = "chelsea", size: tuple[int, int] = BSDS_SIZE, method:
     if hasattr(seg, "n_iter_"):
         out["iterations"] = int(seg.n_iter_[0])
     return out
+
+
+def compare_methods(images, masks=None, methods: Sequence[str] | None = None, params: dict | None = None,
+                    seed: int = 0, device: str = "auto", progress: bool = True) -> dict:
+    """Run several methods on the same images and score each against the masks (for notebooks).
+
+    Parameters
+    ----------
+    images : batch (N, C, H, W) or list of (C, H, W), float in [0, 1]
+    masks : list or (N, H, W) of int label maps, optional
+        Ground truth; without it only the label maps and the time are returned.
+    methods : sequence of str, optional
+        Keys of ``METHODS`` (default: all, baselines first).
+    params : dict method -> dict of settings, optional
+        Overrides of each method's defaults (e.g. fewer iterations in fast mode).
+    seed, device, progress
+
+    Returns
+    -------
+    dict method -> dict
+        ``labels`` (list of (H, W) arrays), ``seconds_per_image``, and with masks ``miou``,
+        ``pixel_acc`` (mean over images), ``per_image_miou`` (list).
+    """
+    from .metrics import segmentation_report, segmentation_scores
+
+    images = list(images)
+    names = list(methods) if methods else list(METHODS)
+    out = {}
+    for name in tqdm(names, desc="methods", disable=not progress):
+        seg = make_method(name, seed=seed, device=device, **(params or {}).get(name, {}))
+        started = time.perf_counter()
+        labels = seg.fit_predict(images)
+        row = {"labels": labels, "seconds_per_image": (time.perf_counter() - started) / len(images)}
+        if masks is not None:
+            gts = [_to_numpy(m) for m in masks]
+            row.update({k: v for k, v in segmentation_report(labels, gts).items() if k != "n_images"})
+            row["per_image_miou"] = [segmentation_scores(p, g)["miou"]
+                                     for p, g in zip(labels, gts, strict=True)]
+        out[name] = row
+    return out
+
+
+def results_table(results: dict, columns=("miou", "pixel_acc", "seconds_per_image")) -> str:
+    """A Markdown table of :func:`compare_methods` (or :func:`evaluate`) results, one row per method."""
+    from .bench import markdown_table
+
+    rows = [{"method": name, **{c: float(r[c]) for c in columns if c in r}} for name, r in results.items()]
+    return markdown_table(rows, tuple(columns))
