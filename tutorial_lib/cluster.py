@@ -854,7 +854,8 @@ class SCAN:
     After SCAN (Van Gansbeke et al., 2020), adapted to a laptop CPU:
 
     1. **Neighbours.** The ``n_neighbors`` nearest neighbours of each image by cosine similarity of
-       its 50 principal components (for digits these are the same digit 94–97 % of the time).
+       its 50 principal components (with 10 neighbours, the same digit 96 % of the time on digits and
+       92 % on MNIST-test).
     2. **Warm start.** A t-SNE map of the pixels and k-means on it give a first partition
        (``init="tsne"``); the CNN is trained for a few steps to predict it on the half of each cluster
        nearest its centre. ``init=None`` starts from a random network.
