@@ -21,6 +21,7 @@ from tutorial_lib.cluster import (
     DeepClusterPipeline,
     KMeans,
     dec_loss,
+    equipartition,
     kmeans_plusplus,
     mine_neighbors,
     scan_loss,
@@ -174,6 +175,30 @@ def test_self_label_loss_hand_worked():
     assert float(used) == pytest.approx(2 / 3)
     loss, used = self_label_loss(logits, targets, torch.zeros(3), threshold=0.99)
     assert float(loss) == 0.0 and float(used) == 0.0
+
+
+def test_equipartition_moves_the_least_attached_samples_to_the_empty_cluster():
+    # four samples all prefer cluster 0; the last two are the least sure and lean to cluster 1
+    logits = torch.tensor([[4.0, 0.0], [4.0, 0.0], [2.0, 1.0], [1.5, 1.0]])
+    q = equipartition(logits)
+    assert torch.allclose(q.sum(1), torch.ones(4), atol=1e-5)
+    assert torch.allclose(q.sum(0), torch.full((2,), 2.0), atol=1e-3)  # N / K in each cluster
+    assert q.argmax(1).tolist() == [0, 0, 1, 1]
+    # already balanced, confident predictions are kept
+    confident = torch.tensor([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 5.0]])
+    assert q.dtype == torch.float32 and equipartition(confident).argmax(1).tolist() == [0, 1, 2]
+    with pytest.raises(ValueError):
+        equipartition(torch.zeros(3))
+
+
+def test_scan_balanced_and_thresholded_self_labelling(tiny_digits):
+    images, _ = tiny_digits
+    balanced = _tiny_scan(0).fit(images)  # balance=True by default: every sample is a target
+    assert "confident" not in balanced.history_["self_label"].records[-1]
+    plain = SCAN(4, n_neighbors=3, init=None, steps=4, self_label_steps=2, batch_size=64, width=8,
+                 balance=False, seed=0, device="cpu").fit(images)
+    assert "confident" in plain.history_["self_label"].records[-1]
+    assert plain.labels_.shape == (len(images),)
 
 
 def test_mine_neighbors_hand_made():
