@@ -284,7 +284,7 @@ def _sample_rows(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def estimate_n_segments(features: np.ndarray, max_segments: int = 8, sample: int = 2000,
-                        seed: int = 0) -> tuple[int, dict[int, float]]:
+                        seed: int = 0, tolerance: float = 0.0) -> tuple[int, dict[int, float]]:
     """Pick the number of clusters ``k`` in ``2..max_segments`` with the best silhouette score.
 
     The silhouette of a sample compares its mean distance to its own cluster with that to the
@@ -301,6 +301,9 @@ def estimate_n_segments(features: np.ndarray, max_segments: int = 8, sample: int
     sample : int
         Rows used for the k-means fits and the scores.
     seed : int
+    tolerance : float
+        Take the smallest ``k`` whose score is within ``tolerance`` of the best (two nearly equal
+        scores: the simpler split).
 
     Returns
     -------
@@ -323,7 +326,8 @@ def estimate_n_segments(features: np.ndarray, max_segments: int = 8, sample: int
         scores[k] = float(silhouette_score(x, labels, random_state=seed))
     if not scores:
         return 1, {}
-    return max(scores, key=scores.get), scores
+    best = max(scores.values())
+    return min(k for k, v in scores.items() if v >= best - tolerance), scores
 
 
 def cluster_pixels(features: np.ndarray, n_segments: int | str = "auto", max_segments: int = 8,
@@ -966,6 +970,135 @@ class PseudoLabelStep:
         return ce + self.mu * cont, {"cross_entropy": ce.detach(), "continuity": cont.detach()}
 
 
+class PatchNet(nn.Module):
+    """Texture encoder of :class:`DeepFeatureClustering` for sets of textures (``scope="set"``).
+
+    Five 3×3 convolution blocks with two 2× max-poolings (a receptive field of about 24 pixels) map
+    a ``patch``×``patch`` crop of the image to a feature map; its mean is the patch's feature
+    (``2 * width`` values) and a linear head classifies it. :meth:`dense` gives every pixel the
+    mean feature of the ``window``-pixel square around it, so a whole image is described at once.
+
+    Parameters
+    ----------
+    in_channels : int
+    n_classes : int
+        Pseudo-classes of the head (replaced by :meth:`new_head` between rounds).
+    width : int
+    """
+
+    def __init__(self, in_channels: int, n_classes: int, width: int = 32):
+        super().__init__()
+
+        def block(c_in: int, c_out: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, padding_mode="reflect"),
+                                 nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+        w = width
+        self.body = nn.Sequential(block(in_channels, w), block(w, w), nn.MaxPool2d(2), block(w, 2 * w),
+                                  block(2 * w, 2 * w), nn.MaxPool2d(2), block(2 * w, 2 * w))
+        self.head = nn.Linear(2 * w, n_classes)
+
+    def new_head(self, n_classes: int) -> None:
+        """A fresh classifier for a new set of pseudo-classes (DeepCluster re-initialises it)."""
+        self.head = nn.Linear(self.head.in_features, n_classes).to(self.head.weight.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, P, P)`` patches -> pseudo-class logits ``(N, n_classes)``."""
+        return self.head(self.body(x).mean(dim=(2, 3)))
+
+    def dense(self, x: torch.Tensor, window: int) -> torch.Tensor:
+        """``(N, C, H, W)`` images -> unit-length features ``(N, 2 * width, H, W)``, each the mean of
+        the feature map over the ``window``×``window`` square around the pixel."""
+        f = self.body(x)
+        k = max(1, window // 4)  # the map is at a quarter of the resolution
+        f = F.avg_pool2d(f, k, stride=1, padding=k // 2, count_include_pad=False)
+        f = F.interpolate(f, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return F.normalize(f, dim=1)
+
+
+def standardise_image(image: np.ndarray) -> np.ndarray:
+    """``(H, W, C)`` image -> ``(C, H, W)`` float32, each channel with mean 0 and standard deviation 1
+    (texture, not brightness or contrast, is what :class:`PatchNet` should see)."""
+    x = image.transpose(2, 0, 1).astype(np.float32)
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    std = x.std(axis=(1, 2), keepdims=True)
+    return np.ascontiguousarray((x - mean) / np.maximum(std, 1e-6))
+
+
+def pure_patches(inputs: list[np.ndarray], pseudo: list[np.ndarray], size: int, purity: float = 0.9,
+                 stride: int = 4, limit: int = 8192, rng: np.random.Generator | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Square patches whose pseudo-labels mostly agree, with that label: the training set of
+    :class:`PatchNet`.
+
+    Pseudo-labels from k-means on smoothed descriptors are wrong mostly near region boundaries;
+    a patch where one label holds ``purity`` of the pixels is far from them, so its label is
+    usually right (and a network trained on such patches learns the textures, not the errors).
+
+    Parameters
+    ----------
+    inputs : list of (C, H, W) float arrays
+    pseudo : list of (H, W) int arrays, labels 0..K-1
+    size : int
+        Patch side in pixels (at most the smallest image side).
+    purity : float in (0, 1]
+    stride : int
+        Spacing of the candidate patch centres.
+    limit : int
+        At most this many patches (a random subset).
+    rng : numpy Generator
+
+    Returns
+    -------
+    patches : Tensor, shape (M, C, size, size), float32 (M = 0 when no patch is pure enough)
+    labels : Tensor, shape (M,), int64
+    """
+    rng = rng or np.random.default_rng(0)
+    k = int(max(int(p.max()) for p in pseudo)) + 1
+    found = []
+    for i, p in enumerate(pseudo):
+        h, w = p.shape
+        shares = np.stack([ndi.uniform_filter((p == c).astype(np.float32), size, mode="constant")
+                           for c in range(k)])
+        half = size // 2
+        ys, xs = np.mgrid[half:h - size + half + 1:stride, half:w - size + half + 1:stride]
+        best = shares[:, ys, xs]
+        keep = best.max(axis=0) >= purity
+        for y, x, c in zip(ys[keep], xs[keep], best.argmax(axis=0)[keep], strict=True):
+            found.append((i, y - half, x - half, c))
+    if not found:
+        c = inputs[0].shape[0]
+        return torch.zeros(0, c, size, size), torch.zeros(0, dtype=torch.int64)
+    picks = rng.permutation(len(found))[:limit]
+    patches = np.stack([inputs[found[j][0]][:, found[j][1]:found[j][1] + size, found[j][2]:found[j][2] + size]
+                        for j in picks])
+    labels = np.array([found[j][3] for j in picks], dtype=np.int64)
+    return torch.from_numpy(patches), torch.from_numpy(labels)
+
+
+class PatchStep:
+    """The objective of :class:`PatchNet`, a ``step(model, batch)`` for :func:`tutorial_lib.train.fit`:
+    cross-entropy (with label smoothing, since pseudo-labels are noisy) on randomly rotated (by a
+    multiple of 90°), flipped and contrast-scaled patches, so the features ignore orientation and
+    contrast.
+
+    Parameters
+    ----------
+    label_smoothing : float
+    """
+
+    def __init__(self, label_smoothing: float = 0.1):
+        self.label_smoothing = label_smoothing
+
+    def __call__(self, model: nn.Module, batch):
+        x, y = batch
+        x = torch.rot90(x, int(torch.randint(4, ())), dims=(2, 3))
+        if bool(torch.rand(()) < 0.5):
+            x = x.flip(3)
+        x = x * torch.empty(len(x), 1, 1, 1, device=x.device).uniform_(0.8, 1.25)
+        return F.cross_entropy(model(x), y, label_smoothing=self.label_smoothing)
+
+
 class DeepFeatureClustering(Segmenter):
     """k-means on per-pixel features of a CNN trained without labels on the whole image set.
 
@@ -974,18 +1107,25 @@ class DeepFeatureClustering(Segmenter):
        local binary pattern histograms and detail energies, PCA-whitened over the set).
     2. Cluster the pixels of the whole set with k-means into ``n_pseudo`` groups (by default as
        many as the silhouette score picks) and use the groups as pseudo-labels.
-    3. Train :class:`FeatureNet` on random crops to predict the pseudo-labels from the descriptors
-       (one round of DeepCluster, Caron et al. 2018, at the pixel level), with the continuity loss
-       of the Kanezaki method so neighbouring pixels agree; :func:`tutorial_lib.train.fit` runs it.
-    4. Cluster with k-means (:class:`tutorial_lib.cluster.KMeans`), either over the whole set
-       (``scope="set"``: the network's features; the same cluster means the same thing in every
-       image, e.g. one texture; ``n_segments="auto"`` keeps the number of pseudo-classes) or image by
-       image (``scope="image"``: descriptors plus network features, texture and network features
-       weighted by ``1 - r``, with ``r`` the colour's coherence; ``n_segments="auto"`` picks k per
-       image by the silhouette). ``scope="auto"`` takes "set" when the colour of the set is mostly
-       incoherent (mean ``r`` < 0.5: textures, whose descriptors are invariant to lighting and so
-       comparable across images) and "image" otherwise (flat-coloured objects under lighting or
-       staining that changes from image to image: nuclei, photos).
+    3. Train a network to predict the pseudo-labels (DeepCluster, Caron et al. 2018, at the pixel
+       level; :func:`tutorial_lib.train.fit` runs it), then cluster its features with k-means
+       (:class:`tutorial_lib.cluster.KMeans`). ``scope="auto"`` takes "set" when the colour of the
+       set is mostly incoherent (mean ``r`` < 0.5: textures, whose descriptors are invariant to
+       lighting and so comparable across images) and "image" otherwise (flat-coloured objects under
+       lighting or staining that changes from image to image: nuclei, photos).
+
+       * ``scope="set"`` (textures): :class:`PatchNet` learns from the *raw* pixels (standardised
+         per image) to classify ``patch``-pixel squares where one pseudo-label holds ``purity`` of
+         the pixels (:func:`pure_patches`: far from the descriptors' blurred boundaries, so mostly
+         right), with random rotations, flips and contrast. Its dense features (the mean over the
+         square around each pixel) are clustered over the whole set, so a cluster means the same
+         texture in every image; ``n_segments="auto"`` picks k by the silhouette, preferring the
+         smaller k within ``tolerance``. ``rounds`` times more, the clusters become the new
+         pseudo-labels and the network trains ``refine_steps`` batches with a fresh head.
+       * ``scope="image"``: :class:`FeatureNet` on random crops of the descriptors, with the
+         continuity loss of the Kanezaki method; k-means per image on the descriptors plus the
+         network's features, texture and network features weighted by ``1 - r``, with ``r`` the
+         colour's coherence (``n_segments="auto"``: k by the silhouette for each image).
     5. Refine with a majority vote inside SLICO superpixels (only where the majority is clear) and
        drop segments smaller than ``min_share``.
 
@@ -1010,8 +1150,21 @@ class DeepFeatureClustering(Segmenter):
     width, embed_dim : int
         Size of :class:`FeatureNet`.
     steps : int
-        Training batches (rounded to whole epochs over a fixed pool of crops).
+        Training batches (rounded to whole epochs over a fixed pool of crops or patches).
     crop, batch_size : int
+        Crops of :class:`FeatureNet` (image scope).
+    patch, patch_batch : int
+        Patch side in pixels and patches per batch of :class:`PatchNet` (set scope).
+    window : int
+        Side of the square the set scope's features are averaged over when each pixel is labelled:
+        the clusters are found with ``patch``-pixel squares (steadier), pixels are assigned with
+        ``window``-pixel squares (boundaries drawn closer to where they are).
+    purity : float
+        Share of one pseudo-label a training patch needs (set scope).
+    rounds, refine_steps : int
+        Re-clustering rounds of the set scope and the training batches of each.
+    tolerance : float
+        Silhouette tolerance of the set scope's ``n_segments="auto"`` (see :func:`estimate_n_segments`).
     lr : float
         Adam learning rate.
     mu : float
@@ -1030,8 +1183,9 @@ class DeepFeatureClustering(Segmenter):
 
     Attributes
     ----------
-    model_ : FeatureNet
-    history_ : tutorial_lib.train.History
+    model_ : PatchNet (set scope) or FeatureNet (image scope)
+    history_ : tutorial_lib.train.History of the (last) training
+    histories_ : list of History, one per training round
     kmeans_ : the fitted k-means of step 4 (``scope="set"``)
     scope_ : str, the scope used ("set" or "image")
     colour_coherence_ : float, mean colour coherence ``r`` of the images
@@ -1044,7 +1198,9 @@ class DeepFeatureClustering(Segmenter):
                  n_pseudo: int | str = "auto", colour_weight: float = 1.0, texture_weight: float = 1.0,
                  embed_weight: float = 1.0, texture_sigma: float = 10.0, n_components: int = 16,
                  width: int = 32, embed_dim: int = 16, steps: int = 300, crop: int = 64, batch_size: int = 8,
-                 lr: float = 3e-3, mu: float = 1.0, n_superpixels: int = 1500, compactness: float = 10.0,
+                 patch: int = 32, window: int = 12, patch_batch: int = 128, purity: float = 0.9,
+                 rounds: int = 1, refine_steps: int = 200, tolerance: float = 0.02, lr: float = 3e-3,
+                 mu: float = 1.0, n_superpixels: int = 1500, compactness: float = 10.0,
                  slic_zero: bool = True, min_majority: float = 0.85, min_share: float = 0.01,
                  device: str = "auto", seed: int = 0):
         super().__init__(seed)
@@ -1062,6 +1218,13 @@ class DeepFeatureClustering(Segmenter):
         self.steps = steps
         self.crop = crop
         self.batch_size = batch_size
+        self.patch = patch
+        self.window = window
+        self.patch_batch = patch_batch
+        self.purity = purity
+        self.rounds = rounds
+        self.refine_steps = refine_steps
+        self.tolerance = tolerance
         self.lr = lr
         self.mu = mu
         self.n_superpixels = n_superpixels
@@ -1116,7 +1279,71 @@ class DeepFeatureClustering(Segmenter):
         self.history_ = fit(net, PseudoLabelStep(self.mu), (x, y), epochs=epochs, lr=self.lr,
                             batch_size=self.batch_size, device=self.device, seed=self.seed,
                             progress=False, drop_last=True)
+        self.histories_ = [self.history_]
         return net.eval()
+
+    def _patch_size(self, arrays: list[np.ndarray]) -> int:
+        """The patch side: ``patch``, shrunk to the smallest image, a multiple of 4 (two poolings)."""
+        side = min(self.patch, *(min(a.shape[:2]) for a in arrays))
+        return max(4, side // 4 * 4)
+
+    def _dense(self, image: np.ndarray, window: int) -> np.ndarray:
+        """``(H, W, 2 * width)`` unit-length :class:`PatchNet` features of one image, averaged over
+        ``window``-pixel squares."""
+        dev = next(self.model_.parameters()).device
+        with torch.no_grad():
+            f = self.model_.dense(torch.from_numpy(standardise_image(image))[None].to(dev), window)
+        return f[0].permute(1, 2, 0).cpu().numpy()
+
+    def _cluster_set(self, feats: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+        """k-means over the features of the whole set (k fixed or by the silhouette); the label maps."""
+        sample = np.concatenate([_sample_rows(f.reshape(-1, f.shape[2]), 3000, rng) for f in feats])
+        k = self.n_segments
+        if k == "auto":
+            k = estimate_n_segments(sample, self.max_segments, seed=self.seed, tolerance=self.tolerance)[0]
+        self.n_segments_ = int(max(1, k))
+        self.kmeans_ = _kmeans(sample, self.n_segments_, self.seed) if self.n_segments_ > 1 else None
+        if self.kmeans_ is None:
+            return [np.zeros(f.shape[:2], np.int64) for f in feats]
+        return [self.kmeans_.predict(f.reshape(-1, f.shape[2])).reshape(f.shape[:2]) for f in feats]
+
+    def _training_patches(self, raw: list[np.ndarray], pseudo: list[np.ndarray],
+                          rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pure patches of side ``patch_``, halved (down to 8 pixels) while regions are too small to
+        give ``patch_batch`` of them; at the smallest side any patch, with its majority label."""
+        while True:
+            x, y = pure_patches(raw, pseudo, self.patch_, self.purity, rng=rng)
+            if len(x) >= self.patch_batch:
+                return x, y
+            if self.patch_ <= 8:
+                return (x, y) if len(x) else pure_patches(raw, pseudo, self.patch_, 0.0, rng=rng)
+            self.patch_ = max(8, self.patch_ // 8 * 4)
+
+    def _fit_textures(self, arrays: list[np.ndarray], pseudo: list[np.ndarray],
+                      rng: np.random.Generator) -> list[np.ndarray]:
+        """The set scope: train :class:`PatchNet` on pure patches, cluster, re-train on the clusters."""
+        from .train import fit
+
+        self.patch_ = self._patch_size(arrays)
+        raw = [standardise_image(im) for im in arrays]
+        torch.manual_seed(self.seed)
+        self.model_ = PatchNet(raw[0].shape[0], int(max(p.max() for p in pseudo)) + 1, self.width)
+        self.histories_ = []
+        for r in range(self.rounds + 1):
+            x, y = self._training_patches(raw, pseudo, rng)
+            if r > 0:
+                self.model_.new_head(int(y.max()) + 1)
+            steps = self.steps if r == 0 else self.refine_steps
+            epochs = max(1, round(steps * self.patch_batch / len(x)))
+            self.histories_.append(fit(self.model_, PatchStep(), (x, y), epochs=epochs, lr=self.lr,
+                                       batch_size=min(self.patch_batch, len(x)), device=self.device,
+                                       seed=self.seed + r, progress=False, drop_last=True))
+            self.model_.eval()
+            pseudo = self._cluster_set([self._dense(im, self.patch_) for im in arrays], rng)
+            if self.n_segments_ <= 1:
+                break
+        self.history_ = self.histories_[-1]
+        return [self._features(im) for im in arrays]
 
     def _embed(self, inputs: np.ndarray) -> np.ndarray:
         dev = next(self.model_.parameters()).device
@@ -1127,12 +1354,14 @@ class DeepFeatureClustering(Segmenter):
     def _inputs(self, image: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(self._descriptors(image).transpose(2, 0, 1))
 
-    def _features(self, image: np.ndarray, inputs: np.ndarray) -> np.ndarray:
-        """What is clustered. Set scope: the network's features, trained to mean the same thing in
-        every image. Image scope: the descriptors, plus the network's features weighted like texture."""
-        emb = self._embed(inputs)
+    def _features(self, image: np.ndarray) -> np.ndarray:
+        """What is clustered. Set scope: the network's dense features, trained to mean the same
+        texture in every image. Image scope: the descriptors, plus the network's features weighted
+        like texture."""
         if self.scope_ == "set":
-            return emb
+            return self._dense(image, min(self.window, self.patch_))
+        inputs = self._inputs(image)
+        emb = self._embed(inputs)
         # Per image, texture and learnt features count where colour does not: weight 1 - r, with r
         # the colour's coherence (an image of flat-coloured objects is split by colour).
         r = colour_coherence(colour_features(image, "sqrt"))
@@ -1162,16 +1391,11 @@ class DeepFeatureClustering(Segmenter):
             self._fit_whitening([texture_features(im, self.texture_sigma) for im in arrays], rng)
         inputs = [self._inputs(im) for im in arrays]
         pseudo = self._pseudo_labels([x.transpose(1, 2, 0) for x in inputs], rng)
-        self.model_ = self._train(inputs, pseudo, rng)
-        feats = [self._features(im, x) for im, x in zip(arrays, inputs, strict=True)]
         if self.scope_ == "set":
-            sample = np.concatenate([_sample_rows(f.reshape(-1, f.shape[2]), 3000, rng) for f in feats])
-            # "auto": the number the silhouette picked for the pseudo-labels; the network was trained
-            # to separate that many groups (a silhouette on its own features would favour it anyway).
-            k = self.n_pseudo_ if self.n_segments == "auto" else self.n_segments
-            self.n_segments_ = int(max(1, k))
-            self.kmeans_ = _kmeans(sample, self.n_segments_, self.seed) if self.n_segments_ > 1 else None
+            feats = self._fit_textures(arrays, pseudo, rng)
         else:
+            self.model_ = self._train(inputs, pseudo, rng)
+            feats = [self._features(im) for im in arrays]
             self.n_segments_ = []
         items = zip(arrays, feats, strict=True)
         if progress and len(arrays) > 1:
@@ -1184,7 +1408,7 @@ class DeepFeatureClustering(Segmenter):
         if not hasattr(self, "model_"):
             raise RuntimeError("DeepFeatureClustering is not fitted yet; call fit(images) first")
         arrays = as_images(images)
-        return _pack([self._label(im, self._features(im, self._inputs(im))) for im in arrays], images)
+        return _pack([self._label(im, self._features(im)) for im in arrays], images)
 
     def _label(self, image: np.ndarray, feats: np.ndarray) -> np.ndarray:
         h, w, d = feats.shape

@@ -589,7 +589,7 @@ def cluster_panel(images: torch.Tensor, labels=None, *, classes=None, n_clusters
 
 # --- segmentation panels ------------------------------------------------------------------------
 
-def segmentation_view(image, gt=None, *, max_iter: int = 150, min_labels: int = 3, mu: float = 5.0,
+def segmentation_view(image, gt=None, *, max_iter: int = 100, min_labels: int = 3, mu: float = 5.0,
                       n_channels: int = 32, seed: int = 0, draw: bool = True, **params) -> dict:
     """Segment one image with the Kanezaki method (differentiable feature clustering) and show it.
 
@@ -679,7 +679,7 @@ class SegmentationPanel(widgets.VBox):
         return self.result
 
 
-def segmentation_panel(image, gt=None, *, max_iter: int = 150, min_labels: int = 3, mu: float = 5.0,
+def segmentation_panel(image, gt=None, *, max_iter: int = 100, min_labels: int = 3, mu: float = 5.0,
                        n_channels: int = 32, seed: int = 0, title: str = "Differentiable feature clustering",
                        **params) -> SegmentationPanel:
     """A panel for the Kanezaki method: iterations, minimum number of labels, continuity weight,
