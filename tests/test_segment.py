@@ -16,7 +16,7 @@ FAST = {  # small settings so each method runs in about a second on 48×48 image
     "slic_kmeans": {"n_superpixels": 100},
     "felzenszwalb": {"scale": 200.0},
     "kanezaki": {"max_iter": 40, "n_channels": 16},
-    "deep_features": {"steps": 20, "crop": 32, "texture_sigma": 3.0, "n_superpixels": 0},
+    "deep_features": {"steps": 20, "refine_steps": 20, "crop": 32, "texture_sigma": 3.0, "n_superpixels": 0},
 }
 # The smallest mIoU each method must reach on the three-stripe image (exact answer: 1.0).
 STRIPES_BOUND = {"kmeans_lab": 0.95, "slic_kmeans": 0.9, "felzenszwalb": 0.9, "kanezaki": 0.9,
@@ -99,6 +99,8 @@ def test_deep_features_clusters_are_shared_across_a_set_and_predict_new_images()
     seg = make("deep_features", scope="set", n_superpixels=300)  # with the SLIC vote
     out = seg.fit_predict(torch.stack([image, flipped]))
     assert seg.scope_ == "set" and seg.n_segments_ == 3
+    assert seg.n_pseudo_ == seg.max_segments  # over-clustered pseudo-labels, merged again by k-means
+    assert len(seg.histories_) == seg.rounds + 1
     assert segmentation_scores(out[0], gt)["miou"] >= 0.9
     # one cluster per colour in the whole set: the red stripe has the same label in both images
     assert out[0][48, 2] == out[1][48, 93]

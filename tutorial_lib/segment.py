@@ -1105,8 +1105,9 @@ class DeepFeatureClustering(Segmenter):
     1. Describe each pixel by its colour (:func:`coherent_colour`: square-root RGB standardised per
        image, weighted by its spatial coherence) and its local texture (:func:`texture_features`:
        local binary pattern histograms and detail energies, PCA-whitened over the set).
-    2. Cluster the pixels of the whole set with k-means into ``n_pseudo`` groups (by default as
-       many as the silhouette score picks) and use the groups as pseudo-labels.
+    2. Cluster the pixels of the whole set with k-means into ``n_pseudo`` groups (by default
+       ``max_segments`` for sets of textures, as many as the silhouette score picks otherwise) and
+       use the groups as pseudo-labels.
     3. Train a network to predict the pseudo-labels (DeepCluster, Caron et al. 2018, at the pixel
        level; :func:`tutorial_lib.train.fit` runs it), then cluster its features with k-means
        (:class:`tutorial_lib.cluster.KMeans`). ``scope="auto"`` takes "set" when the colour of the
@@ -1136,8 +1137,9 @@ class DeepFeatureClustering(Segmenter):
         Largest number of clusters tried by "auto".
     scope : {"auto", "set", "image"}
     n_pseudo : int or "auto"
-        Pseudo-classes of step 2; "auto": picked by the silhouette score on the descriptors of the set
-        (then also the number of clusters of step 4 with ``scope="set"`` and ``n_segments="auto"``).
+        Pseudo-classes of step 2; "auto": ``max_segments`` with ``scope="set"`` (over-clustering: the
+        network's features are clustered again afterwards), else picked by the silhouette score on
+        the descriptors of the set.
     colour_weight, texture_weight : float
         Weights of the colour block (:func:`coherent_colour`) and of the whitened texture block (its
         total standard deviation) in the descriptors.
@@ -1199,7 +1201,7 @@ class DeepFeatureClustering(Segmenter):
                  embed_weight: float = 1.0, texture_sigma: float = 10.0, n_components: int = 16,
                  width: int = 32, embed_dim: int = 16, steps: int = 300, crop: int = 64, batch_size: int = 8,
                  patch: int = 32, window: int = 12, patch_batch: int = 128, purity: float = 0.9,
-                 rounds: int = 1, refine_steps: int = 200, tolerance: float = 0.02, lr: float = 3e-3,
+                 rounds: int = 2, refine_steps: int = 200, tolerance: float = 0.02, lr: float = 3e-3,
                  mu: float = 1.0, n_superpixels: int = 1500, compactness: float = 10.0,
                  slic_zero: bool = True, min_majority: float = 0.85, min_share: float = 0.01,
                  device: str = "auto", seed: int = 0):
@@ -1261,7 +1263,12 @@ class DeepFeatureClustering(Segmenter):
     def _pseudo_labels(self, descs: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
         sample = np.concatenate([_sample_rows(d.reshape(-1, d.shape[2]), 4000, rng) for d in descs])
         k = self.n_pseudo
-        if k == "auto":
+        if k == "auto" and self.scope_ == "set":
+            # Over-cluster, as DeepCluster does: with as many pseudo-classes as textures, k-means on
+            # weak descriptors often puts two textures in one class, and the network then never
+            # learns to tell them apart; finer classes are merged again when its features are clustered.
+            k = self.max_segments
+        elif k == "auto":
             k = max(2, estimate_n_segments(sample, self.max_segments, sample=4000, seed=self.seed)[0])
         self.n_pseudo_ = int(min(k, len(sample)))
         km = _kmeans(sample, self.n_pseudo_, self.seed)
