@@ -582,8 +582,9 @@ def plot_confusion_matrix(y_true, y_pred, classes=None, normalize: bool = False,
 
 
 def plot_method_scores(results: dict, metrics=("acc", "nmi", "ari"), ax=None, title: str | None = None):
-    """Grouped bars comparing clustering methods: ``results`` maps method -> dict with the metrics
-    (e.g. ``cluster.evaluate`` outputs); the value is written on each bar."""
+    """Grouped bars comparing methods: ``results`` maps method -> dict with the metrics (e.g.
+    ``cluster.evaluate`` or ``segment.evaluate`` outputs, all in [0, 1]); the value is written on
+    each bar and a missing score is drawn as 0."""
     if not results:
         raise ValueError("plot_method_scores needs at least one method")
     if ax is None:
@@ -596,7 +597,9 @@ def plot_method_scores(results: dict, metrics=("acc", "nmi", "ari"), ax=None, ti
         vals = [float(r.get(key) or 0.0) for r in results.values()]
         bars = ax.bar(xs, vals, width=width, label=key, color=f"C{j}")
         ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
-    ax.set_xticks(range(len(results)), list(results), fontsize=8)
+    crowded = len(results) > 4  # long method names overlap unless tilted
+    ax.set_xticks(range(len(results)), list(results), fontsize=8, rotation=20 if crowded else 0,
+                  ha="right" if crowded else "center")
     ax.set_ylim(0, 1.08)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     if title:
@@ -737,28 +740,16 @@ def plot_label_history(history: dict, ax=None, title: str | None = None):
 
 
 def plot_segmentation_scores(results: dict, metrics=("miou", "pixel_acc"), ax=None, title: str | None = None):
-    """Grouped bars of segmentation scores per method.
+    """Grouped bars of segmentation scores per method (:func:`plot_method_scores` with the
+    segmentation metrics).
 
     Parameters
     ----------
-    results : dict method -> dict of scores (as returned by ``segment.evaluate``)
+    results : dict method -> dict of scores (as returned by ``segment.evaluate`` or
+        ``segment.compare_methods``)
     metrics : sequence of str
     """
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(1.1 * len(results) + 2.5, 3.2))
-    else:
-        fig = ax.figure
-    width = 0.8 / len(metrics)
-    for i, m in enumerate(metrics):
-        vals = [results[k].get(m, np.nan) for k in results]
-        ax.bar(np.arange(len(results)) + (i - (len(metrics) - 1) / 2) * width, vals, width, label=m)
-    ax.set_xticks(range(len(results)), list(results), rotation=20, ha="right")
-    ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return plot_method_scores(results, metrics=metrics, ax=ax, title=title)
 
 
 def plot_segmentation(image, labels, gt=None, history: dict | None = None, title: str | None = None,
