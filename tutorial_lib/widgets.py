@@ -192,6 +192,25 @@ def denoise_view(image: torch.Tensor, noise: str = "gaussian", level: float = 0.
     return out
 
 
+def _param_follows_method(panel: Panel, table: dict[str, tuple[str, float, float, float, float]]) -> None:
+    """When the panel's ``method`` dropdown changes, give its ``param`` slider that method's name,
+    range, step and default from ``table`` (name, low, high, step, default), with one recompute."""
+    controls = panel.controls
+    slider = controls["param"]
+
+    def on_method(change):
+        pname, plo, phi, pstep, pdefault = table[change["new"]]
+        with panel.hold():
+            # widen first, so the new value is never clipped by the old range
+            slider.min, slider.max = min(plo, slider.min), max(phi, slider.max)
+            slider.value, slider.step = pdefault, pstep
+            slider.min, slider.max, slider.description = plo, phi, pname
+
+    # Replaces the panel's own observer, so hold() covers the slider changes.
+    controls["method"].unobserve(panel._on_change, names="value")
+    controls["method"].observe(on_method, names="value")
+
+
 def denoise_panel(image: torch.Tensor, noise: str = "gaussian", level: float = 0.1, method: str = "median",
                   seed: int = 0) -> Panel:
     """Noise-and-denoise explorer: noise type and level, filter and its parameter, PSNR/SSIM live.
@@ -223,17 +242,7 @@ def denoise_panel(image: torch.Tensor, noise: str = "gaussian", level: float = 0
     }
     panel = Panel(controls, functools.partial(denoise_view, clean), title="Noise and denoise")
 
-    def on_method(change):
-        pname, plo, phi, pstep, pdefault = DENOISE_PARAMS[change["new"]]
-        slider = controls["param"]
-        with panel.hold():  # one recompute, with the new filter's default
-            slider.min, slider.max = min(plo, slider.min), max(phi, slider.max)
-            slider.value, slider.step = pdefault, pstep
-            slider.min, slider.max, slider.description = plo, phi, pname
-
-    # Registered after the panel's own observer, so hold() covers the slider changes.
-    controls["method"].unobserve(panel._on_change, names="value")
-    controls["method"].observe(on_method, names="value")
+    _param_follows_method(panel, DENOISE_PARAMS)
     return panel
 
 
@@ -306,16 +315,7 @@ def contrast_panel(image: torch.Tensor, method: str = "clahe") -> Panel:
     }
     panel = Panel(controls, functools.partial(contrast_view, img), title="Contrast")
 
-    def on_method(change):
-        pname, plo, phi, pstep, pdefault = CONTRAST_PARAMS[change["new"]]
-        slider = controls["param"]
-        with panel.hold():
-            slider.min, slider.max = min(plo, slider.min), max(phi, slider.max)
-            slider.value, slider.step = pdefault, pstep
-            slider.min, slider.max, slider.description = plo, phi, pname
-
-    controls["method"].unobserve(panel._on_change, names="value")
-    controls["method"].observe(on_method, names="value")
+    _param_follows_method(panel, CONTRAST_PARAMS)
     return panel
 
 
