@@ -73,6 +73,10 @@ def run_benchmark(task: str, data: str, *, root=None, seeds=(0, 1, 2), limit=Non
     unknown = [m for m in names if m not in module.METHODS]
     if unknown:
         raise ValueError(f"unknown {task} method(s) {unknown}; available: {list(module.METHODS)}")
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("no seeds to run: give at least one "
+                         "(on the command line, --seeds N runs seeds 0..N-1, so N >= 1)")
     keys = TASK_METRICS[task]
     rows, runs = [], {}
     started = time.time()
