@@ -59,7 +59,9 @@ bench: setup
 	$(BIN)/python -m tutorial_lib bench clustering --data digits
 	$(BIN)/python -m tutorial_lib bench clustering --data mnist
 	$(BIN)/python -m tutorial_lib bench segmentation --data mosaic
+	$(BIN)/python -m tutorial_lib bench segmentation --data scenes
 	$(BIN)/python -m tutorial_lib bench segmentation --data segfolder:../shared/data/nuclei
+	$(BIN)/python -m tutorial_lib bench photos
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache reports

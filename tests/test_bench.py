@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from tutorial_lib.bench import run_benchmark
+from tutorial_lib.__main__ import main
+from tutorial_lib.bench import run_benchmark, run_photo_timings
 
 
 def test_benchmark_writes_markdown_and_json(tmp_path):
@@ -21,3 +22,22 @@ def test_benchmark_writes_markdown_and_json(tmp_path):
 def test_benchmark_refuses_bad_arguments(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         run_benchmark("segmentation", "mosaic", limit=2, out_dir=tmp_path, **kwargs)
+
+
+def test_photo_timings_write_seconds_and_segments_per_photo(tmp_path):
+    table = run_photo_timings(["coffee", "chelsea"], ["kmeans_lab"], size=(40, 60), out_dir=tmp_path)
+    assert "| kmeans_lab | coffee |" in table and "| kmeans_lab | chelsea |" in table
+    assert "(40×60)" in (tmp_path / "segmentation_photos.md").read_text()
+    rows = json.loads((tmp_path / "segmentation_photos.json").read_text())
+    assert [r["photo"] for r in rows] == ["coffee", "chelsea"]
+    assert all(r["seconds"] > 0 and r["n_segments"] >= 2 and r["shape"] == [40, 60] for r in rows)
+
+
+def test_photo_timings_refuse_an_unknown_method(tmp_path):
+    with pytest.raises(ValueError, match="unknown or no segmentation method"):
+        run_photo_timings(["coffee"], ["nope"], size=(40, 60), out_dir=tmp_path)
+
+
+def test_cli_bench_needs_data_except_for_photos(tmp_path, capsys):
+    assert main(["bench", "segmentation", "--out", str(tmp_path)]) == 2
+    assert "needs --data" in capsys.readouterr().err

@@ -7,6 +7,7 @@ datasets      every dataset, whether it is available here, and its size
 cluster       cluster one dataset without labels and score it against the hidden labels
 segment       segment one image set without labels and score it against its masks
 bench         every method side by side, median over seeds, tables under bench/results/
+              (bench photos: the seconds a user waits per real photo)
 demo          the headless pipeline on built-in data: figures and a summary under reports/
 """
 
@@ -67,11 +68,17 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_benchmark
+    from .bench import run_benchmark, run_photo_timings
 
-    seeds = list(range(args.seeds))
-    table = run_benchmark(args.task, args.data, root=args.root, seeds=seeds, limit=args.limit,
-                          out_dir=args.out, methods=args.methods, device=args.device)
+    if args.task == "photos":
+        methods = args.methods or ("kanezaki", "deep_features")
+        table = run_photo_timings(methods=methods, out_dir=args.out, device=args.device)
+    elif args.data is None:
+        raise ValueError(f"bench {args.task} needs --data NAME (e.g. digits, mosaic, segfolder:PATH)")
+    else:
+        seeds = list(range(args.seeds))
+        table = run_benchmark(args.task, args.data, root=args.root, seeds=seeds, limit=args.limit,
+                              out_dir=args.out, methods=args.methods, device=args.device)
     print(table)
     return 0
 
@@ -84,10 +91,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_common(p: argparse.ArgumentParser, default_limit: int | None = None) -> None:
-    p.add_argument("--data", required=True, help="a dataset name, e.g. digits, mnist, folder:PATH")
+def _add_common(p: argparse.ArgumentParser, data_required: bool = True) -> None:
+    p.add_argument("--data", required=data_required,
+                   help="a dataset name, e.g. digits, mnist, folder:PATH")
     p.add_argument("--root", default=None, help="data folder (default: $TUTORIAL_DATA_DIR or data/)")
-    p.add_argument("--limit", type=int, default=default_limit, help="use at most this many items")
+    p.add_argument("--limit", type=int, default=None, help="use at most this many items")
     p.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, mps")
 
 
@@ -112,9 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", default=None, help="also write the result to this JSON file")
         p.set_defaults(func=func)
 
-    p = sub.add_parser("bench", help="every method side by side, median over seeds")
-    p.add_argument("task", choices=["clustering", "segmentation"])
-    _add_common(p)
+    p = sub.add_parser("bench", help="every method side by side, median over seeds; "
+                                     "'photos': seconds per real photo")
+    p.add_argument("task", choices=["clustering", "segmentation", "photos"])
+    _add_common(p, data_required=False)
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
     p.add_argument("--methods", nargs="*", default=None, help="only these methods")
     p.add_argument("--out", default="bench/results", help="folder for the Markdown and JSON tables")

@@ -88,13 +88,65 @@ def run_benchmark(task: str, data: str, *, root=None, seeds=(0, 1, 2), limit=Non
     first = runs[names[0]][0]
     meta = {k: first[k] for k in ("n_samples", "n_images", "n_clusters", "device") if k in first}
     slug = f"{task}_{data}".replace(":", "_").replace("/", "_").replace(".", "")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     header = (f"# {task} on `{data}`\n\nMedian over seeds {list(seeds)}; "
               f"{', '.join(f'{k}={v}' for k, v in meta.items())}; "
-              f"total {time.time() - started:.0f} s.\n\n")
-    (out / f"{slug}.md").write_text(header + table + "\n")
-    (out / f"{slug}.json").write_text(json.dumps(
-        {"task": task, "data": data, "seeds": list(seeds), "meta": meta, "median": rows,
-         "runs": runs}, indent=2) + "\n")
+              f"total {time.time() - started:.0f} s.")
+    write_tables(out_dir, slug, header, table,
+                 {"task": task, "data": data, "seeds": list(seeds), "meta": meta, "median": rows,
+                  "runs": runs})
+    return table
+
+
+def write_tables(out_dir, slug: str, header: str, table: str, payload) -> None:
+    """Write ``out_dir/<slug>.md`` (header, blank line, table) and ``out_dir/<slug>.json`` (payload)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{slug}.md").write_text(header + "\n\n" + table + "\n")
+    (out / f"{slug}.json").write_text(json.dumps(payload, indent=2) + "\n")
+
+
+PHOTO_COLUMNS = ("photo", "seconds", "n_segments", "iterations", "threads")
+
+
+def run_photo_timings(photos=None, methods=("kanezaki", "deep_features"), *, size=None, seed=0,
+                      out_dir="bench/results", device="auto") -> str:
+    """Time segmentation methods on real photos, one at a time: what a user waits for per image.
+
+    The photos have no ground truth, so the table gives the wall-clock seconds (network training
+    included) and the number of segments found, not a score.
+
+    Parameters
+    ----------
+    photos : sequence of str, optional
+        scikit-image sample photos (default: ``segment.PHOTOS``).
+    methods : sequence of str
+        Keys of ``segment.METHODS``.
+    size : (int, int), optional
+        Height and width the photos are cropped to (default: ``segment.BSDS_SIZE``, 321×481).
+    seed : int
+    out_dir : str or Path
+    device : str
+
+    Returns
+    -------
+    str
+        The Markdown table, also written to ``out_dir/segmentation_photos.md`` (rows in
+        ``segmentation_photos.json``).
+    """
+    from . import segment
+
+    photos = list(photos or segment.PHOTOS)
+    unknown = [m for m in methods if m not in segment.METHODS]
+    if unknown or not methods:
+        raise ValueError(f"unknown or no segmentation method(s) {list(unknown)}; "
+                         f"available: {list(segment.METHODS)}")
+    size = tuple(size or segment.BSDS_SIZE)
+    rows = [{**segment.time_photo(name, size=size, method=method, seed=seed, device=device),
+             "method": method}
+            for method in methods for name in tqdm(photos, desc=f"{method} on photos")]
+    table = markdown_table(rows, PHOTO_COLUMNS)
+    header = (f"# segmentation: seconds per real photo ({size[0]}×{size[1]})\n\n"
+              f"`python -m tutorial_lib bench photos`: one photo at a time, seed {seed}, "
+              f"device={rows[0]['device']}; no ground truth, so no score.")
+    write_tables(out_dir, "segmentation_photos", header, table, rows)
     return table
