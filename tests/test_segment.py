@@ -116,6 +116,15 @@ def test_scope_auto_follows_colour_coherence():
     assert make("deep_features", steps=4).fit(noise).scope_ == "set"
 
 
+@pytest.mark.parametrize("scope", ["image", "set"])
+def test_deep_features_shows_the_training_progress_when_asked(scope, capsys):
+    make("deep_features", scope=scope, steps=4, refine_steps=4, rounds=1).fit(stripes()[0], progress=True)
+    bars = capsys.readouterr().err
+    assert bars.count("training") >= (2 if scope == "set" else 1)  # one bar per round of the set scope
+    make("deep_features", scope=scope, steps=4, refine_steps=4, rounds=1).fit(stripes()[0])
+    assert "training" not in capsys.readouterr().err
+
+
 def test_kanezaki_stops_at_min_labels_and_records_history():
     image, _ = stripes()
     seg = make("kanezaki", max_iter=200, min_labels=3)

@@ -1274,7 +1274,8 @@ class DeepFeatureClustering(Segmenter):
         km = _kmeans(sample, self.n_pseudo_, self.seed)
         return [km.predict(d.reshape(-1, d.shape[2])).reshape(d.shape[:2]) for d in descs]
 
-    def _train(self, inputs: list[np.ndarray], pseudo: list[np.ndarray], rng: np.random.Generator):
+    def _train(self, inputs: list[np.ndarray], pseudo: list[np.ndarray], rng: np.random.Generator,
+               progress: bool = False):
         from .train import fit
 
         n_classes = int(max(p.max() for p in pseudo)) + 1
@@ -1285,7 +1286,7 @@ class DeepFeatureClustering(Segmenter):
         net = FeatureNet(x.shape[1], n_classes, self.width, self.embed_dim)
         self.history_ = fit(net, PseudoLabelStep(self.mu), (x, y), epochs=epochs, lr=self.lr,
                             batch_size=self.batch_size, device=self.device, seed=self.seed,
-                            progress=False, drop_last=True)
+                            progress=progress, drop_last=True)
         self.histories_ = [self.history_]
         return net.eval()
 
@@ -1327,7 +1328,7 @@ class DeepFeatureClustering(Segmenter):
             self.patch_ = max(8, self.patch_ // 8 * 4)
 
     def _fit_textures(self, arrays: list[np.ndarray], pseudo: list[np.ndarray],
-                      rng: np.random.Generator) -> list[np.ndarray]:
+                      rng: np.random.Generator, progress: bool = False) -> list[np.ndarray]:
         """The set scope: train :class:`PatchNet` on pure patches, cluster, re-train on the clusters."""
         from .train import fit
 
@@ -1344,7 +1345,7 @@ class DeepFeatureClustering(Segmenter):
             epochs = max(1, round(steps * self.patch_batch / len(x)))
             self.histories_.append(fit(self.model_, PatchStep(), (x, y), epochs=epochs, lr=self.lr,
                                        batch_size=min(self.patch_batch, len(x)), device=self.device,
-                                       seed=self.seed + r, progress=False, drop_last=True))
+                                       seed=self.seed + r, progress=progress, drop_last=True))
             self.model_.eval()
             pseudo = self._cluster_set([self._dense(im, self.patch_) for im in arrays], rng)
             if self.n_segments_ <= 1:
@@ -1383,6 +1384,8 @@ class DeepFeatureClustering(Segmenter):
         ----------
         images : (C, H, W) image or a batch, float in [0, 1]
         progress : bool
+            Progress bars for the network's training (tens of seconds on a CPU, each round of the
+            set scope) and, for a batch, over the images labelled.
         """
         if self.scope not in ("auto", "set", "image"):
             raise ValueError(f"scope must be 'auto', 'set' or 'image', got {self.scope!r}")
@@ -1399,9 +1402,9 @@ class DeepFeatureClustering(Segmenter):
         inputs = [self._inputs(im) for im in arrays]
         pseudo = self._pseudo_labels([x.transpose(1, 2, 0) for x in inputs], rng)
         if self.scope_ == "set":
-            feats = self._fit_textures(arrays, pseudo, rng)
+            feats = self._fit_textures(arrays, pseudo, rng, progress)
         else:
-            self.model_ = self._train(inputs, pseudo, rng)
+            self.model_ = self._train(inputs, pseudo, rng, progress)
             feats = [self._features(im) for im in arrays]
             self.n_segments_ = []
         items = zip(arrays, feats, strict=True)
