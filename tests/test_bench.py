@@ -34,7 +34,7 @@ def test_photo_timings_write_seconds_and_segments_per_photo(tmp_path):
 
 
 def test_photo_timings_refuse_an_unknown_method(tmp_path):
-    with pytest.raises(ValueError, match="unknown or no segmentation method"):
+    with pytest.raises(ValueError, match="unknown segmentation method"):
         run_photo_timings(["coffee"], ["nope"], size=(40, 60), out_dir=tmp_path)
 
 

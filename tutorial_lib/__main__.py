@@ -68,11 +68,11 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_benchmark, run_photo_timings
+    from .bench import PHOTO_METHODS, run_benchmark, run_photo_timings
 
     if args.task == "photos":
-        methods = args.methods or ("kanezaki", "deep_features")
-        table = run_photo_timings(methods=methods, out_dir=args.out, device=args.device)
+        table = run_photo_timings(methods=args.methods or PHOTO_METHODS, out_dir=args.out,
+                                  device=args.device)
     elif args.data is None:
         raise ValueError(f"bench {args.task} needs --data NAME (e.g. digits, mosaic, segfolder:PATH)")
     else:

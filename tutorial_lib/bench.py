@@ -45,6 +45,15 @@ def markdown_table(rows: list[dict], columns: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
+def method_names(module, task: str, methods=None) -> list[str]:
+    """``methods`` as a list (default: all of ``module.METHODS``), refusing names the task lacks."""
+    names = list(methods) if methods else list(module.METHODS)
+    unknown = [m for m in names if m not in module.METHODS]
+    if unknown:
+        raise ValueError(f"unknown {task} method(s) {unknown}; available: {list(module.METHODS)}")
+    return names
+
+
 def run_benchmark(task: str, data: str, *, root=None, seeds=(0, 1, 2), limit=None,
                   out_dir="bench/results", methods=None, device="auto") -> str:
     """Run every method of ``task`` on ``data`` for each seed; write and return the Markdown table.
@@ -69,10 +78,7 @@ def run_benchmark(task: str, data: str, *, root=None, seeds=(0, 1, 2), limit=Non
     if task not in TASK_MODULES:
         raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASK_MODULES)}")
     module = importlib.import_module(TASK_MODULES[task])
-    names = list(methods) if methods else list(module.METHODS)
-    unknown = [m for m in names if m not in module.METHODS]
-    if unknown:
-        raise ValueError(f"unknown {task} method(s) {unknown}; available: {list(module.METHODS)}")
+    names = method_names(module, task, methods)
     seeds = list(seeds)
     if not seeds:
         raise ValueError("no seeds to run: give at least one "
@@ -106,9 +112,11 @@ def write_tables(out_dir, slug: str, header: str, table: str, payload) -> None:
 
 
 PHOTO_COLUMNS = ("photo", "seconds", "n_segments", "iterations", "threads")
+PHOTO_METHODS = ("kanezaki", "deep_features")
+"""The methods ``bench photos`` times by default: the per-image one and the default one."""
 
 
-def run_photo_timings(photos=None, methods=("kanezaki", "deep_features"), *, size=None, seed=0,
+def run_photo_timings(photos=None, methods=PHOTO_METHODS, *, size=None, seed=0,
                       out_dir="bench/results", device="auto") -> str:
     """Time segmentation methods on real photos, one at a time: what a user waits for per image.
 
@@ -120,7 +128,7 @@ def run_photo_timings(photos=None, methods=("kanezaki", "deep_features"), *, siz
     photos : sequence of str, optional
         scikit-image sample photos (default: ``segment.PHOTOS``).
     methods : sequence of str
-        Keys of ``segment.METHODS``.
+        Keys of ``segment.METHODS`` (empty: all of them).
     size : (int, int), optional
         Height and width the photos are cropped to (default: ``segment.BSDS_SIZE``, 321×481).
     seed : int
@@ -136,10 +144,7 @@ def run_photo_timings(photos=None, methods=("kanezaki", "deep_features"), *, siz
     from . import segment
 
     photos = list(photos or segment.PHOTOS)
-    unknown = [m for m in methods if m not in segment.METHODS]
-    if unknown or not methods:
-        raise ValueError(f"unknown or no segmentation method(s) {list(unknown)}; "
-                         f"available: {list(segment.METHODS)}")
+    methods = method_names(segment, "segmentation", methods)
     size = tuple(size or segment.BSDS_SIZE)
     rows = [{**segment.time_photo(name, size=size, method=method, seed=seed, device=device),
              "method": method}
