@@ -1,7 +1,9 @@
 """Where code runs and how big it runs: device choice, seeding, fast mode, data folder.
 
 Everything that reads the environment lives here, so a notebook, a test and the command line
-all see the same switches.
+all see the same switches. Taught in notebook 00_overview; :func:`setup` is the first code cell of
+every notebook. Methods never read these switches: the callers (notebooks, the command line,
+benchmarks, tests) pass budgets to the estimators.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -117,4 +120,43 @@ def info() -> dict[str, str]:
     }
     if dev.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(0)
+    return out
+
+
+class Setup(NamedTuple):
+    """What the setup cell of a notebook gives back (see :func:`setup`)."""
+
+    data: Path
+    device: torch.device
+    seed: int
+    fast: bool
+
+
+def setup(seed: int = 0, dpi: int = 72, verbose: bool = True) -> Setup:
+    """The setup cell of every notebook: seed, device, data folder, fast mode, figure resolution.
+
+    Parameters
+    ----------
+    seed : int
+        Seeds Python, NumPy and torch for the notebook (the methods use their own ``seed=``).
+    dpi : int
+        Matplotlib's figure resolution (72 keeps the stored figures light).
+    verbose : bool
+        Print one line saying what was chosen.
+
+    Returns
+    -------
+    Setup
+        ``(data, device, seed, fast)``: the data folder (:func:`data_root`), the device
+        (:func:`device`, ``"auto"``), the seed and whether fast mode is on.
+    """
+    import matplotlib.pyplot as plt
+
+    seed_everything(seed)
+    plt.rcParams["figure.dpi"] = dpi
+    out = Setup(data_root(), device("auto"), seed, fast_mode())
+    if verbose:
+        found = "found" if out.data.is_dir() else "missing: sets are downloaded there on first use"
+        print(f"data folder: {out.data} ({found}) | device: {out.device} | seed: {seed} | "
+              f"fast mode: {out.fast}")
     return out
