@@ -48,20 +48,22 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    from .cluster import evaluate
+    from .evaluation.clustering import evaluate
+    from .runtime import fast_mode
 
     result = evaluate(args.data, root=args.root, method=args.method, seed=args.seed,
-                      limit=args.limit, device=args.device)
+                      limit=args.limit, device=args.device, fast=fast_mode(), progress=True)
     _print_table(result)
     _write_json(result, args.json)
     return 0
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from .segment import evaluate
+    from .evaluation.segmentation import evaluate
+    from .runtime import fast_mode
 
     result = evaluate(args.data, root=args.root, method=args.method, seed=args.seed,
-                      limit=args.limit, device=args.device)
+                      limit=args.limit, device=args.device, fast=fast_mode(), progress=True)
     _print_table(result)
     _write_json(result, args.json)
     return 0
@@ -69,6 +71,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import PHOTO_METHODS, run_benchmark, run_photo_timings
+    from .runtime import fast_mode
 
     if args.task == "photos":
         table = run_photo_timings(methods=args.methods or PHOTO_METHODS, out_dir=args.out,
@@ -78,13 +81,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         seeds = list(range(args.seeds))
         table = run_benchmark(args.task, args.data, root=args.root, seeds=seeds, limit=args.limit,
-                              out_dir=args.out, methods=args.methods, device=args.device)
+                              out_dir=args.out, methods=args.methods, device=args.device,
+                              fast=fast_mode())
     print(table)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .pipeline import run_demo
+    from .demo import run_demo
 
     summary = run_demo(out_dir=args.out, seed=args.seed)
     print(summary)

@@ -1,61 +1,48 @@
-"""Benchmarks: every method of a task on one dataset, same seeds, one table.
+"""Benchmarks: every method of a task on one dataset, the same seeds, one table written to disk.
 
-A task module (``tutorial_lib.cluster`` or ``tutorial_lib.segment``) provides ``METHODS`` (an
-ordered mapping of method names, baselines first) and ``evaluate(data, method=, seed=, ...)``,
-which returns a dict of scores. This module runs the grid, takes the median over seeds, and writes
-the table as Markdown and JSON.
+This module keeps only the seed grid and the writing of result files. Scoring a method on a named set
+is the evaluation layer's job (:mod:`tutorial_lib.evaluation`); the methods come from the registries
+``tutorial_lib.cluster.METHODS`` and ``tutorial_lib.segment.METHODS``. Notebooks 03 and 04 print the
+tables written here (``bench/results/*.md``).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import statistics
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-TASK_MODULES = {"clustering": "tutorial_lib.cluster", "segmentation": "tutorial_lib.segment"}
+from .evaluation.tables import markdown_table, median_over_seeds, method_names
+
 TASK_METRICS = {
     "clustering": ("acc", "nmi", "ari", "seconds"),
     "segmentation": ("miou", "pixel_acc", "seconds_per_image"),
 }
 
 
-def median_over_seeds(runs: list[dict], keys: tuple[str, ...]) -> dict:
-    """Median of each numeric key over a list of per-seed result dicts (keys missing are skipped)."""
-    out = {}
-    for key in keys:
-        values = [r[key] for r in runs if isinstance(r.get(key), (int, float))]
-        if values:
-            out[key] = float(statistics.median(values))
-    return out
+def task_parts(task: str) -> tuple[Mapping, Callable[..., dict]]:
+    """The method registry and the ``evaluate`` function of ``task`` ("clustering" or "segmentation")."""
+    if task == "clustering":
+        from .cluster import METHODS
+        from .evaluation.clustering import evaluate
+    elif task == "segmentation":
+        from .evaluation.segmentation import evaluate
+        from .segment import METHODS
+    else:
+        raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASK_METRICS)}")
+    return METHODS, evaluate
 
 
-def markdown_table(rows: list[dict], columns: tuple[str, ...]) -> str:
-    """A Markdown table with a ``method`` column first; floats shown with 3 decimals."""
-    header = "| method | " + " | ".join(columns) + " |"
-    rule = "|" + "---|" * (len(columns) + 1)
-    lines = [header, rule]
-    for row in rows:
-        cells = [f"{row[c]:.3f}" if isinstance(row.get(c), float) else str(row.get(c, ""))
-                 for c in columns]
-        lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def method_names(module, task: str, methods=None) -> list[str]:
-    """``methods`` as a list (default: all of ``module.METHODS``), refusing names the task lacks."""
-    names = list(methods) if methods else list(module.METHODS)
-    unknown = [m for m in names if m not in module.METHODS]
-    if unknown:
-        raise ValueError(f"unknown {task} method(s) {unknown}; available: {list(module.METHODS)}")
-    return names
+def result_slug(task: str, data: str) -> str:
+    """The file name (no suffix) of a task's table on ``data``: ``segfolder:../x`` -> ``..._x``."""
+    return f"{task}_{data}".replace(":", "_").replace("/", "_").replace(".", "")
 
 
 def run_benchmark(task: str, data: str, *, root=None, seeds=(0, 1, 2), limit=None,
-                  out_dir="bench/results", methods=None, device="auto") -> str:
+                  out_dir="bench/results", methods=None, device="auto", fast: bool = False) -> str:
     """Run every method of ``task`` on ``data`` for each seed; write and return the Markdown table.
 
     Parameters
@@ -66,8 +53,13 @@ def run_benchmark(task: str, data: str, *, root=None, seeds=(0, 1, 2), limit=Non
         ``segfolder:PATH``, ...).
     seeds : sequence of int
         The same seeds are used for every method; the table shows the median over them.
+    limit : int, optional
+        At most this many images (a seeded subset, the same for every method and seed).
     methods : list of str, optional
         Only these methods (default: all of the task's ``METHODS``, baselines first).
+    device : str
+    fast : bool
+        Small training budgets (what ``TUTORIAL_FAST=1`` gives on the command line).
 
     Returns
     -------
@@ -75,10 +67,8 @@ def run_benchmark(task: str, data: str, *, root=None, seeds=(0, 1, 2), limit=Non
         The Markdown table, also written to ``out_dir/<task>_<data>.md`` with the per-seed runs in
         ``out_dir/<task>_<data>.json``.
     """
-    if task not in TASK_MODULES:
-        raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASK_MODULES)}")
-    module = importlib.import_module(TASK_MODULES[task])
-    names = method_names(module, task, methods)
+    registry, evaluate = task_parts(task)
+    names = method_names(registry, task, methods)
     seeds = list(seeds)
     if not seeds:
         raise ValueError("no seeds to run: give at least one "
@@ -87,19 +77,17 @@ def run_benchmark(task: str, data: str, *, root=None, seeds=(0, 1, 2), limit=Non
     rows, runs = [], {}
     started = time.time()
     for name in tqdm(names, desc=f"{task} on {data}"):
-        runs[name] = [module.evaluate(data, root=root, method=name, seed=s, limit=limit,
-                                      device=device) for s in seeds]
+        runs[name] = [evaluate(data, root=root, method=name, seed=s, limit=limit, device=device, fast=fast)
+                      for s in seeds]
         rows.append({"method": name, **median_over_seeds(runs[name], keys)})
     table = markdown_table(rows, keys)
     first = runs[names[0]][0]
     meta = {k: first[k] for k in ("n_samples", "n_images", "n_clusters", "device") if k in first}
-    slug = f"{task}_{data}".replace(":", "_").replace("/", "_").replace(".", "")
-    header = (f"# {task} on `{data}`\n\nMedian over seeds {list(seeds)}; "
+    header = (f"# {task} on `{data}`\n\nMedian over seeds {seeds}; "
               f"{', '.join(f'{k}={v}' for k, v in meta.items())}; "
               f"total {time.time() - started:.0f} s.")
-    write_tables(out_dir, slug, header, table,
-                 {"task": task, "data": data, "seeds": list(seeds), "meta": meta, "median": rows,
-                  "runs": runs})
+    write_tables(out_dir, result_slug(task, data), header, table,
+                 {"task": task, "data": data, "seeds": seeds, "meta": meta, "median": rows, "runs": runs})
     return table
 
 
@@ -126,11 +114,11 @@ def run_photo_timings(photos=None, methods=PHOTO_METHODS, *, size=None, seed=0,
     Parameters
     ----------
     photos : sequence of str, optional
-        scikit-image sample photos (default: ``segment.PHOTOS``).
+        scikit-image sample photos (default: ``evaluation.segmentation.PHOTOS``).
     methods : sequence of str
         Keys of ``segment.METHODS`` (empty: all of them).
     size : (int, int), optional
-        Height and width the photos are cropped to (default: ``segment.BSDS_SIZE``, 321×481).
+        Height and width the photos are cropped to (default: ``BSDS_SIZE``, 321×481).
     seed : int
     out_dir : str or Path
     device : str
@@ -141,13 +129,13 @@ def run_photo_timings(photos=None, methods=PHOTO_METHODS, *, size=None, seed=0,
         The Markdown table, also written to ``out_dir/segmentation_photos.md`` (rows in
         ``segmentation_photos.json``).
     """
-    from . import segment
+    from .evaluation.segmentation import BSDS_SIZE, PHOTOS, time_photo
+    from .segment import METHODS
 
-    photos = list(photos or segment.PHOTOS)
-    methods = method_names(segment, "segmentation", methods)
-    size = tuple(size or segment.BSDS_SIZE)
-    rows = [{**segment.time_photo(name, size=size, method=method, seed=seed, device=device),
-             "method": method}
+    photos = list(photos or PHOTOS)
+    methods = method_names(METHODS, "segmentation", methods)
+    size = tuple(size or BSDS_SIZE)
+    rows = [{**time_photo(name, size=size, method=method, seed=seed, device=device), "method": method}
             for method in methods for name in tqdm(photos, desc=f"{method} on photos")]
     table = markdown_table(rows, PHOTO_COLUMNS)
     header = (f"# segmentation: seconds per real photo ({size[0]}×{size[1]})\n\n"

@@ -3,7 +3,9 @@
 It runs the series' two results end to end on built-in data, with no notebook: images classified
 with no labels (the default deep clustering method on scikit-learn's digits), and images segmented
 with no labels (the default segmentation method on generated texture mosaics). Labels and masks are
-used only to score. Figures, a Markdown summary and a JSON file go to one folder.
+used only to score. Figures, a Markdown summary and a JSON file go to one folder. It is a caller
+(like the notebooks): it picks the fast budgets in fast mode and hands them to the evaluation layer.
+The README's quick start runs it (``make demo``); notebooks 03 and 04 teach what it runs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from . import cluster, data, metrics, runtime, segment, viz  # noqa: E402
+from .evaluation import clustering, segmentation  # noqa: E402
 
 
 def _save(fig, path: Path) -> str:
@@ -35,10 +38,11 @@ def classify_without_labels(out: Path, seed: int = 0, data_name: str = "digits")
     -------
     dict with ``acc``, ``nmi``, ``ari``, ``seconds``, ``n_samples``, ``method`` and ``figures``.
     """
-    ds = cluster.load_for_clustering(data_name, limit=runtime.pick(None, 300))
+    ds = clustering.load_for_clustering(data_name, limit=runtime.pick(None, 300))
     k = len(ds.classes)
+    estimator = clustering.make_estimator(None, k, seed, fast=runtime.fast_mode())
     started = time.perf_counter()
-    predicted = cluster.make_estimator(None, k, seed).fit_predict(ds.images)
+    predicted = estimator.fit_predict(ds.images)
     seconds = time.perf_counter() - started
     scores = metrics.clustering_scores(ds.labels, predicted)
     figures = [
@@ -60,7 +64,7 @@ def segment_without_labels(out: Path, seed: int = 0, data_name: str = "mosaic") 
     dict with ``miou``, ``pixel_acc``, ``seconds_per_image``, ``n_images``, ``method`` and ``figures``.
     """
     ds = data.load_segmentation(data_name, limit=runtime.pick(8, 2), seed=seed)
-    method = segment.make_method(None, seed=seed)
+    method = segmentation.make_method(None, seed=seed, fast=runtime.fast_mode())
     started = time.perf_counter()
     preds = [method.fit_predict(image) for image in ds.images]
     seconds = (time.perf_counter() - started) / len(preds)
