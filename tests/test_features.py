@@ -185,3 +185,65 @@ def test_project_2d():
     assert project_2d(x, "tsne").shape == (30, 2)
     with pytest.raises(ValueError, match="method"):
         project_2d(x, "umap")
+
+
+def _rng_states():
+    import random
+
+    return random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state()
+
+
+def _same_rng_states(a, b):
+    return a[0] == b[0] and np.array_equal(a[1], b[1]) and torch.equal(a[2], b[2])
+
+
+def test_train_autoencoder_keeps_its_random_stream_and_the_callers_state():
+    from tutorial_lib import runtime
+    from tutorial_lib.features import reconstruction_step
+    from tutorial_lib.train import fit
+
+    x, _ = _tiny_images(24)
+    kwargs = dict(epochs=2, lr=5e-3, batch_size=8, progress=False, device="cpu", seed=3)
+    torch.manual_seed(123)
+    before = _rng_states()
+    model, history = train_autoencoder(x, latent_dim=4, width=8, **kwargs)
+    assert _same_rng_states(before, _rng_states())
+    # The stream it had when it called runtime.seed_everything(seed) itself: same weights, same losses.
+    runtime.seed_everything(3)
+    ref = ConvAutoencoder(1, (8, 8), latent_dim=4, width=8)
+    ref_history = fit(ref, reconstruction_step, x, scheduler="cosine", config={}, **kwargs)
+    for p, q in zip(model.state_dict().values(), ref.state_dict().values(), strict=True):
+        assert torch.equal(p, q)
+    assert history.losses == ref_history.losses
+    other, _ = train_autoencoder(x, latent_dim=4, width=8, **{**kwargs, "seed": 4})
+    assert not all(torch.equal(p, q) for p, q in zip(other.state_dict().values(), model.state_dict().values(),
+                                                     strict=True))
+
+
+def test_train_simclr_same_seed_same_weights_and_callers_state_unchanged():
+    x, _ = _tiny_images(n=24)
+    kwargs = dict(depth=1, width=4, projection_dim=4, epochs=1, batch_size=12, progress=False, device="cpu")
+    torch.manual_seed(7)
+    before = _rng_states()
+    a, ha = train_simclr(x, seed=1, **kwargs)
+    assert _same_rng_states(before, _rng_states())
+    torch.manual_seed(8)  # another caller state must not matter
+    b, hb = train_simclr(x, seed=1, **kwargs)
+    c, _ = train_simclr(x, seed=2, **kwargs)
+    pairs = list(zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    assert all(torch.equal(p, q) for p, q in pairs) and ha.losses == hb.losses
+    assert not all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), c.state_dict().values(),
+                                                     strict=True))
+
+
+def test_arrays_are_accepted_and_bad_images_refused_clearly():
+    from tutorial_lib.base import InputError
+
+    x, _ = _tiny_images(6)
+    enc = ConvEncoder(1, depth=1, width=4)
+    assert torch.allclose(embed(enc, x.numpy()), embed(enc, x))
+    assert torch.equal(pixels(x.numpy()), x.flatten(1))
+    with pytest.raises(InputError, match="float"):
+        pixels((x * 255).to(torch.uint8))
+    with pytest.raises(InputError, match="NaN"):
+        embed(enc, torch.full((2, 1, 8, 8), float("nan")))

@@ -186,3 +186,89 @@ def test_resume_of_a_finished_run_loads_and_trains_nothing(tmp_path, capsys):
     assert "already complete" in capsys.readouterr().out
     assert len(history) == 2 and history.resumed_from == 2
     assert all(torch.equal(p, q) for p, q in zip(_weights(first), _weights(again), strict=True))
+
+
+def _global_rng_states():
+    import random
+
+    import numpy as np
+
+    return random.getstate(), np.random.get_state(), torch.get_rng_state()
+
+
+def _assert_same_rng_states(before, after):
+    assert before[0] == after[0]  # Python
+    assert all((a == b).all() if hasattr(a, "shape") else a == b
+               for a, b in zip(before[1], after[1], strict=True))  # NumPy
+    assert torch.equal(before[2], after[2])  # torch
+
+
+def test_fit_leaves_the_callers_random_state_unchanged(tmp_path):
+    import random
+
+    import numpy as np
+
+    models = [_model(), _model(), _model()]  # _model seeds torch: build them before taking the state
+    random.seed(11)
+    np.random.seed(11)
+    torch.manual_seed(11)
+    before = _global_rng_states()
+    fit(models[0], _noisy_step, _data(), epochs=2, batch_size=16, seed=5, progress=False,
+        checkpoint_dir=tmp_path)
+    _assert_same_rng_states(before, _global_rng_states())
+    # A resume loads the checkpoint's random state inside fit; the caller's is still given back.
+    history = fit(models[1], _noisy_step, _data(), epochs=3, batch_size=16, seed=5, progress=False,
+                  checkpoint_dir=tmp_path, resume=True)
+    assert history.resumed_from == 2
+    _assert_same_rng_states(before, _global_rng_states())
+    # Without a seed, fit draws from (and advances) the caller's generators, as documented.
+    fit(models[2], _noisy_step, _data(), epochs=1, batch_size=16, seed=None, progress=False)
+    assert not torch.equal(before[2], torch.get_rng_state())
+
+
+def test_fit_restores_the_callers_random_state_after_an_interrupt_or_an_error():
+    first, second = _model(), _model()  # _model seeds torch: build them before taking the state
+    before = _global_rng_states()
+
+    def interrupting(model, batch):
+        _noisy_step(model, batch)
+        raise KeyboardInterrupt
+
+    assert fit(first, interrupting, _data(), epochs=1, batch_size=16, progress=False).interrupted
+    _assert_same_rng_states(before, _global_rng_states())
+    with pytest.raises(TrainingDiverged):
+        fit(second, lambda m, b: _noisy_step(m, b)[0] * float("nan"), _data(), epochs=1, progress=False)
+    _assert_same_rng_states(before, _global_rng_states())
+
+
+def test_same_seed_gives_identical_weights_and_another_seed_differs():
+    # Dropout and input noise draw from the global RNG inside fit: only fit's own seeding fixes them.
+    runs = {}
+    for name, seed in (("a", 4), ("b", 4), ("c", 5)):
+        torch.manual_seed(1000 + len(runs))  # a different caller state before each run
+        model = _model()
+        history = fit(model, _noisy_step, _data(), epochs=2, lr=0.05, batch_size=16, seed=seed,
+                      progress=False)
+        runs[name] = (_weights(model), history.losses)
+    assert all(torch.equal(p, q) for p, q in zip(runs["a"][0], runs["b"][0], strict=True))
+    assert runs["a"][1] == runs["b"][1]
+    assert not all(torch.equal(p, q) for p, q in zip(runs["a"][0], runs["c"][0], strict=True))
+
+
+def test_seed_gives_the_stream_of_seeding_every_generator_first():
+    # fit(seed=s) must draw the numbers it drew when it called runtime.seed_everything(s) itself.
+    from tutorial_lib import runtime
+
+    seeded_model, plain_model = _model(), _model()
+    fit(seeded_model, _noisy_step, _data(), epochs=2, lr=0.05, batch_size=16, seed=0, progress=False)
+    runtime.seed_everything(0)
+    fit(plain_model, _noisy_step, _data(), epochs=2, lr=0.05, batch_size=16, seed=None, progress=False)
+    assert all(torch.equal(p, q) for p, q in zip(_weights(seeded_model), _weights(plain_model), strict=True))
+
+
+def test_history_and_helpers_still_import_from_train():
+    from tutorial_lib import train, train_utils
+
+    for name in ("History", "unwrap", "distributed_env", "is_main_process", "rng_state", "set_rng_state"):
+        assert getattr(train, name) is getattr(train_utils, name)
+    assert train.unwrap(nn.Linear(2, 2)).in_features == 2

@@ -1,5 +1,8 @@
 """Learning features without labels, and measuring how good they are.
 
+Taught in notebook 02_feature_learning; the trainers and :func:`embed` are also used by the deep
+clustering methods of notebook 03_clustering_classification.
+
 * Autoencoder: minimise the reconstruction error :math:`\\frac{1}{N}\\sum_i \\|x_i - g(f(x_i))\\|^2`.
 * SimCLR: two random views of each image should have close embeddings, and views of different
   images far ones: the NT-Xent loss (:func:`nt_xent_loss`).
@@ -7,7 +10,8 @@
   accuracy (:func:`knn_accuracy`) and a linear probe (:func:`linear_probe_accuracy`).
 
 Both trainers run through :func:`tutorial_lib.train.fit`, so they get checkpoints, resume, mixed
-precision on CUDA and DDP for free.
+precision on CUDA and DDP for free. They seed their network's initial weights with ``seed`` inside
+:func:`tutorial_lib.base.seeded`, so the caller's random state is left as it was.
 """
 
 from __future__ import annotations
@@ -21,19 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import runtime
+from .base import batched_forward, check_images, seeded
 from .models import ConvAutoencoder, EncoderWithHead, ProjectionHead, build_encoder
 from .train import History, fit, unwrap
 
-# --- checks ------------------------------------------------------------------------------------
-
-
-def _check_images(images) -> torch.Tensor:
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"images must be a float tensor of shape (N, C, H, W) in [0, 1], got {shape}")
-    if len(images) == 0:
-        raise ValueError("images is empty")
-    return images
+# --- helpers -----------------------------------------------------------------------------------
 
 
 def _as_numpy(x) -> np.ndarray:
@@ -74,7 +70,7 @@ def train_autoencoder(images: torch.Tensor, *, latent_dim: int = 32, width: int 
 
     Parameters
     ----------
-    images : Tensor, shape (N, C, H, W), float in [0, 1]
+    images : Tensor or ndarray, shape (N, C, H, W), float in [0, 1]
     latent_dim, width, depth, activation
         Architecture (see ``ConvAutoencoder``); ignored when ``model`` is given.
     epochs, lr, batch_size, weight_decay, seed, device, amp, checkpoint_dir, resume, progress, on_epoch_end
@@ -90,24 +86,25 @@ def train_autoencoder(images: torch.Tensor, *, latent_dim: int = 32, width: int 
     (ConvAutoencoder, History)
         The trained model (in eval mode) and its per-epoch losses.
     """
-    images = _check_images(images)
-    if model is None:
-        runtime.seed_everything(seed)
-        model = ConvAutoencoder(images.shape[1], tuple(images.shape[-2:]), latent_dim=latent_dim,
-                                width=width, depth=depth, activation=activation)
-    config = {"model": "ConvAutoencoder", "latent_dim": model.latent_dim,
-              "image_size": list(model.image_size)}
-    history = fit(model, reconstruction_step, images, epochs=epochs, lr=lr, batch_size=batch_size,
-                  weight_decay=weight_decay, scheduler="cosine", device=device, amp=amp, seed=seed,
-                  checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
-                  on_epoch_end=_monitor(images, monitor_labels, on_epoch_end, seed), config=config)
+    images = check_images(images)
+    with seeded(seed, runtime.device(device)):  # the initial weights; fit seeds itself again
+        if model is None:
+            model = ConvAutoencoder(images.shape[1], tuple(images.shape[-2:]), latent_dim=latent_dim,
+                                    width=width, depth=depth, activation=activation)
+        config = {"model": "ConvAutoencoder", "latent_dim": model.latent_dim,
+                  "image_size": list(model.image_size)}
+        history = fit(model, reconstruction_step, images, epochs=epochs, lr=lr, batch_size=batch_size,
+                      weight_decay=weight_decay, scheduler="cosine", device=device, amp=amp, seed=seed,
+                      checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+                      on_epoch_end=_monitor(images, monitor_labels, on_epoch_end, seed), config=config)
     return model.eval(), history
 
 
 def reconstruct(model: ConvAutoencoder, images: torch.Tensor, batch_size: int = 512,
                 device: str | torch.device = "auto") -> torch.Tensor:
-    """Reconstructions ``(N, C, H, W)`` in [0, 1] of ``images`` by an autoencoder, on the CPU."""
-    return _batched(model, model.forward, _check_images(images), batch_size, device)
+    """Reconstructions ``(N, C, H, W)`` in [0, 1], on the CPU, of ``images`` (Tensor or ndarray,
+    ``(N, C, H, W)``) by an autoencoder."""
+    return _forward(model, model.forward, images, batch_size, device)
 
 
 # --- SimCLR ------------------------------------------------------------------------------------
@@ -202,7 +199,7 @@ def train_simclr(images: torch.Tensor, *, encoder: nn.Module | str = "cnn", dept
 
     Parameters
     ----------
-    images : Tensor, shape (N, C, H, W), float in [0, 1]
+    images : Tensor or ndarray, shape (N, C, H, W), float in [0, 1]
     encoder : nn.Module or {"cnn", "resnet18"}
         The encoder to train, or a name for :func:`~tutorial_lib.models.build_encoder` (``"cnn"`` uses
         ``depth``, ``width`` and ``activation``).
@@ -225,21 +222,21 @@ def train_simclr(images: torch.Tensor, *, encoder: nn.Module | str = "cnn", dept
     (EncoderWithHead, History)
         ``model.encoder`` gives the features; ``history`` has ``loss``, ``pair_acc`` and maybe ``knn_acc``.
     """
-    images = _check_images(images)
-    runtime.seed_everything(seed)
-    if isinstance(encoder, str):
-        kwargs = {"depth": depth, "width": width, "activation": activation} if encoder == "cnn" else {}
-        encoder = build_encoder(encoder, images.shape[1], **kwargs)
-    head = ProjectionHead(encoder.out_dim, max(2 * projection_dim, 128), projection_dim)
-    model = EncoderWithHead(encoder, head)
-    step = SimCLRStep(augment if augment is not None else default_augment(images, seed), temperature)
+    images = check_images(images)
+    with seeded(seed, runtime.device(device)):  # the initial weights; fit seeds itself again
+        if isinstance(encoder, str):
+            kwargs = {"depth": depth, "width": width, "activation": activation} if encoder == "cnn" else {}
+            encoder = build_encoder(encoder, images.shape[1], **kwargs)
+        head = ProjectionHead(encoder.out_dim, max(2 * projection_dim, 128), projection_dim)
+        model = EncoderWithHead(encoder, head)
+        step = SimCLRStep(augment if augment is not None else default_augment(images, seed), temperature)
 
-    config = {"model": "SimCLR", "encoder": type(encoder).__name__, "projection_dim": projection_dim,
-              "temperature": temperature}
-    history = fit(model, step, images, epochs=epochs, lr=lr, batch_size=min(batch_size, len(images)),
-                  weight_decay=weight_decay, scheduler="cosine", device=device, amp=amp, seed=seed,
-                  drop_last=True, checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
-                  on_epoch_end=_monitor(images, monitor_labels, on_epoch_end, seed), config=config)
+        config = {"model": "SimCLR", "encoder": type(encoder).__name__, "projection_dim": projection_dim,
+                  "temperature": temperature}
+        history = fit(model, step, images, epochs=epochs, lr=lr, batch_size=min(batch_size, len(images)),
+                      weight_decay=weight_decay, scheduler="cosine", device=device, amp=amp, seed=seed,
+                      drop_last=True, checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+                      on_epoch_end=_monitor(images, monitor_labels, on_epoch_end, seed), config=config)
     return model.eval(), history
 
 
@@ -254,17 +251,11 @@ def _embedding_fn(model: nn.Module) -> Callable:
     return model
 
 
-@torch.no_grad()
-def _batched(model: nn.Module, fn: Callable, images: torch.Tensor, batch_size: int,
+def _forward(model: nn.Module, fn: Callable, images, batch_size: int,
              device: str | torch.device) -> torch.Tensor:
+    """``fn`` (a method of ``model``) on checked ``images``, with the model moved to ``device``."""
     dev = runtime.device(device)
-    was_training = model.training
-    model.to(dev).eval()
-    try:
-        out = [fn(images[i:i + batch_size].to(dev)).float().cpu() for i in range(0, len(images), batch_size)]
-    finally:
-        model.train(was_training)
-    return torch.cat(out)
+    return batched_forward(fn, check_images(images), dev, batch_size, model=model.to(dev))
 
 
 def embed(model: nn.Module, images: torch.Tensor, batch_size: int = 512,
@@ -276,7 +267,7 @@ def embed(model: nn.Module, images: torch.Tensor, batch_size: int = 512,
     model : nn.Module
         An encoder (``ConvEncoder``, ResNet), an ``EncoderWithHead`` (its encoder's features, before
         the head, are used), or a ``ConvAutoencoder`` (its code ``z``).
-    images : Tensor, shape (N, C, H, W), float in [0, 1]
+    images : Tensor or ndarray, shape (N, C, H, W), float in [0, 1]
     batch_size : int
     device : str or torch.device
         Where the model runs (it is moved there).
@@ -285,12 +276,12 @@ def embed(model: nn.Module, images: torch.Tensor, batch_size: int = 512,
     -------
     Tensor, shape (N, D), float32, on the CPU
     """
-    return _batched(model, _embedding_fn(model), _check_images(images), batch_size, device)
+    return _forward(model, _embedding_fn(model), images, batch_size, device)
 
 
 def pixels(images: torch.Tensor) -> torch.Tensor:
-    """Raw pixels as features: ``(N, C*H*W)`` float, the baseline every learned space must beat."""
-    return _check_images(images).flatten(1).float()
+    """Raw pixels as features: ``(N, C*H*W)`` float32, the baseline every learned space must beat."""
+    return check_images(images).flatten(1)
 
 
 # --- feature quality ---------------------------------------------------------------------------

@@ -1,6 +1,11 @@
 """Networks: encoders for small images, a ResNet-18 for small images, a convolutional autoencoder,
 projection and clustering heads.
 
+Taught in notebook 02_feature_learning (the encoders, the autoencoder and SimCLR's projection head)
+and used by the deep clustering methods of notebook 03_clustering_classification (the clustering
+head, the autoencoder's encoder). The per-pixel networks of notebook 04_pixel_segmentation are
+defined next to the segmentation methods that train them, not here.
+
 Every encoder maps images ``(N, C, H, W)`` to feature vectors ``(N, out_dim)`` and exposes
 ``out_dim``, so heads can be stacked on any of them with :class:`EncoderWithHead`.
 """

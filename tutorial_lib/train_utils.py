@@ -1,0 +1,257 @@
+"""What the training loop :func:`tutorial_lib.train.fit` stands on: History, processes, batches, RNG.
+
+Taught in notebook 02_feature_learning (``train.fit``, its History, checkpoints and resume), used by
+every trained method of notebooks 03_clustering_classification and 04_pixel_segmentation.
+
+* :class:`History`: one record per completed epoch (loss, metrics, learning rate, seconds).
+* Distributed helpers: :func:`distributed_env` (what ``torchrun`` set), :func:`unwrap`,
+  :func:`is_main_process`.
+* Batches: the data accepted by ``fit`` (a Tensor, a tuple of Tensors, a Dataset or a DataLoader)
+  and the order of each epoch's batches, which depends only on (seed, epoch, rank) so that a resumed
+  run sees exactly the batches of the uninterrupted one.
+* :func:`rng_state` / :func:`set_rng_state`: every global random state, as stored in checkpoints.
+
+``tutorial_lib.train`` re-exports the public names; import them from there.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+
+# --- history -----------------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """What happened during :func:`tutorial_lib.train.fit`, one record per completed epoch.
+
+    Attributes
+    ----------
+    records : list of dict
+        One dict per epoch with ``epoch`` (1-based), ``loss`` (mean over the epoch's batches),
+        ``lr``, ``seconds`` and any metric returned by the step or the ``on_epoch_end`` callback.
+    interrupted : bool
+        True if training stopped on KeyboardInterrupt (the state was saved first when
+        ``checkpoint_dir`` was given).
+    stopped_early : bool
+        True if a callback raised :class:`tutorial_lib.train.StopTraining`.
+    resumed_from : int or None
+        Number of completed epochs found in the checkpoint when ``resume=True`` picked one up.
+    config : dict
+        The settings of the run (plain types).
+    """
+
+    records: list[dict] = field(default_factory=list)
+    interrupted: bool = False
+    stopped_early: bool = False
+    resumed_from: int | None = None
+    config: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key: str) -> list[float]:
+        """Values of one quantity over epochs, e.g. ``history["loss"]`` (epochs without it skipped)."""
+        return [r[key] for r in self.records if key in r]
+
+    @property
+    def losses(self) -> list[float]:
+        """Mean training loss of each completed epoch."""
+        return self["loss"]
+
+    def keys(self) -> list[str]:
+        """Names of every quantity recorded in at least one epoch."""
+        seen: dict[str, None] = {}
+        for record in self.records:
+            seen.update(dict.fromkeys(record))
+        return list(seen)
+
+    def to_dict(self) -> dict:
+        """Plain types only, as stored in checkpoints."""
+        return {"records": [dict(r) for r in self.records], "interrupted": self.interrupted,
+                "stopped_early": self.stopped_early, "resumed_from": self.resumed_from,
+                "config": dict(self.config)}
+
+    @classmethod
+    def from_dict(cls, state: dict) -> History:
+        """Inverse of :meth:`to_dict`."""
+        return cls(records=[dict(r) for r in state.get("records", [])],
+                   interrupted=bool(state.get("interrupted", False)),
+                   stopped_early=bool(state.get("stopped_early", False)),
+                   resumed_from=state.get("resumed_from"), config=dict(state.get("config", {})))
+
+    def plot(self, keys: Sequence[str] = ("loss",), ax=None):
+        """Plot quantities against epoch; returns the matplotlib Figure (see ``viz.plot_history``)."""
+        from .viz import plot_history  # lazy: matplotlib is loaded only when a plot is asked for
+
+        return plot_history(self, keys=keys, ax=ax)
+
+    def __repr__(self) -> str:
+        last = f", last loss {self.losses[-1]:.4g}" if self.losses else ""
+        flags = "".join(f", {name}" for name in ("interrupted", "stopped_early") if getattr(self, name))
+        return f"History({len(self)} epochs{last}{flags})"
+
+
+# --- distributed helpers -----------------------------------------------------------------------
+
+def distributed_env() -> tuple[int, int, int]:
+    """``(world_size, rank, local_rank)`` from the variables ``torchrun`` sets; ``(1, 0, 0)`` otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    return world, rank, local
+
+
+def init_distributed(dev: torch.device) -> None:
+    """Join the process group of a ``torchrun`` launch (nccl on CUDA, gloo elsewhere), once."""
+    if dist.is_initialized():
+        return
+    backend = "nccl" if dev.type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend)
+    # Newer torch warns when a process exits with the group still alive.
+    atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside a DistributedDataParallel wrapper (or the model itself)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (or when not distributed): the process that logs and writes files."""
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+# --- data --------------------------------------------------------------------------------------
+
+def as_source(data) -> tuple[str, Any, int]:
+    """Classify ``data``: returns ``(kind, payload, n)`` with kind in tensor / tuple / dataset / loader.
+
+    ``n`` is the number of samples (``-1`` for a DataLoader over a dataset without a length).
+
+    Raises
+    ------
+    ValueError
+        Empty tensors, or tensors of a tuple with different first dimensions.
+    TypeError
+        Anything else than the four accepted kinds.
+    """
+    if isinstance(data, DataLoader):
+        return "loader", data, len(data.dataset) if hasattr(data.dataset, "__len__") else -1
+    if isinstance(data, torch.Tensor):
+        if data.ndim == 0 or len(data) == 0:
+            raise ValueError("data is an empty tensor; give at least one sample (first dimension)")
+        return "tensor", data, len(data)
+    if isinstance(data, (tuple, list)) and data and all(isinstance(t, torch.Tensor) for t in data):
+        lengths = {len(t) for t in data}
+        if len(lengths) != 1:
+            raise ValueError(f"the tensors in data must have the same first dimension, got {sorted(lengths)}")
+        n = lengths.pop()
+        if n == 0:
+            raise ValueError("data holds empty tensors; give at least one sample")
+        return "tuple", tuple(data), n
+    if isinstance(data, Dataset) and hasattr(data, "__len__"):
+        return "dataset", data, len(data)
+    raise TypeError(
+        "data must be a Tensor, a tuple of Tensors with the same first dimension, a map-style Dataset "
+        f"or a DataLoader, got {type(data).__name__}"
+    )
+
+
+def to_device(batch, dev: torch.device):
+    """``batch`` (a Tensor, or tuples, lists and dicts of them) moved to ``dev``; other values unchanged."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(dev, non_blocking=True)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(b, dev) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, dev) for k, v in batch.items()}
+    return batch
+
+
+def epoch_batches(kind: str, payload, n: int, *, epoch: int, batch_size: int, shuffle: bool,
+                  drop_last: bool, seed: int, world: int, rank: int, num_workers: int) -> list | Iterable:
+    """The batches of one epoch, as index tensors (tensor data) or a DataLoader.
+
+    The order depends only on (seed, epoch, rank), never on global RNG state, which is what makes a
+    resumed run see exactly the batches the uninterrupted run saw.
+    """
+    if kind == "loader":
+        sampler = getattr(payload, "sampler", None)
+        if isinstance(sampler, DistributedSampler):
+            sampler.set_epoch(epoch)
+        return payload
+    # DistributedSampler with one replica is a seeded shuffle, so one code path serves both cases.
+    sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=shuffle, seed=seed,
+                                 drop_last=drop_last and world > 1)
+    sampler.set_epoch(epoch)
+    order = torch.as_tensor(list(sampler), dtype=torch.long)
+    chunks = list(torch.split(order, batch_size))
+    if drop_last and len(chunks) > 1 and len(chunks[-1]) < batch_size:
+        chunks.pop()
+    if kind == "dataset":
+        return DataLoader(payload, batch_sampler=[c.tolist() for c in chunks], num_workers=num_workers)
+    return chunks
+
+
+def gather_batch(kind: str, payload, idx):
+    """The samples of one batch: ``payload[idx]`` for tensor data; DataLoader batches as they come."""
+    if kind == "tensor":
+        return payload[idx]
+    if kind == "tuple":
+        return tuple(t[idx] for t in payload)
+    return idx  # dataset / loader batches are already materialised
+
+
+def num_batches(kind: str, payload, n: int, batch_size: int, drop_last: bool, world: int) -> int:
+    """Batches per epoch and process (what :func:`epoch_batches` yields), for the progress bar."""
+    if kind == "loader":
+        return len(payload)
+    per_rank = math.ceil(n / world) if not (drop_last and world > 1) else n // world
+    if drop_last and per_rank >= batch_size:
+        return per_rank // batch_size
+    return math.ceil(per_rank / batch_size)
+
+
+# --- random state ------------------------------------------------------------------------------
+
+def rng_state() -> dict:
+    """Python, NumPy and torch (CPU and CUDA) random states, as plain types and tensors."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
+             "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` captured."""
+    random.setstate(_as_tuple(state["python"]))
+    torch.set_rng_state(state["torch"].cpu())
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def _as_tuple(value):
+    # random.setstate needs tuples all the way down; a save/load round trip may give lists.
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+__all__ = ["History", "distributed_env", "init_distributed", "unwrap", "is_main_process", "as_source",
+           "to_device", "epoch_batches", "gather_batch", "num_batches", "rng_state", "set_rng_state"]
