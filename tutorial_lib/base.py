@@ -12,6 +12,8 @@ Taught in notebook 00 (the estimator shape) and used by every method of notebook
 * :func:`seeded`: run a block with every global generator (Python, NumPy, torch on CPU and CUDA)
   seeded, then put the caller's generators back as they were, so a method's randomness never leaks
   into the user's notebook and the same seed gives the same result.
+* :func:`reseed_from_global`: an augmentation's generator re-seeded from torch's global stream at each
+  training step, so views are reproducible and a resumed run draws the same ones.
 * :func:`batched_forward`: a network on many images, batch by batch, in eval mode, without gradients.
 * :func:`as_label_array`: labels as a NumPy int64 array (what every ``predict`` returns).
 """
@@ -230,6 +232,23 @@ def seeded(seed: int, device: torch.device | str | None = None) -> Iterator[None
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
+
+
+def reseed_from_global(augment) -> None:
+    """Re-seed ``augment.generator`` (when it has a ``torch.Generator``) from torch's global generator.
+
+    Called at the start of every training step: the views of a step then depend only on the global
+    stream, which ``train.fit`` seeds and saves in its checkpoints, so a resumed run draws the same
+    views as an uninterrupted one. Augmentations without a ``generator`` attribute are left alone.
+
+    Parameters
+    ----------
+    augment : callable
+        ``images -> images`` random views, e.g. ``preprocess.ContrastiveAugment``.
+    """
+    gen = getattr(augment, "generator", None)
+    if isinstance(gen, torch.Generator):
+        gen.manual_seed(int(torch.randint(0, 2**62, (1,))))
 
 
 def generator(seed: int) -> torch.Generator:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import runtime
-from .base import batched_forward, check_images, seeded
+from .base import batched_forward, check_images, reseed_from_global, seeded
 from .models import ConvAutoencoder, EncoderWithHead, ProjectionHead, build_encoder
 from .train import History, fit, unwrap
 
@@ -163,9 +163,7 @@ class SimCLRStep:
         self.temperature = temperature
 
     def __call__(self, model: nn.Module, images: torch.Tensor):
-        gen = getattr(self.augment, "generator", None)
-        if isinstance(gen, torch.Generator):
-            gen.manual_seed(int(torch.randint(0, 2**62, (1,))))
+        reseed_from_global(self.augment)
         v1, v2 = self.augment(images), self.augment(images)
         # Both views in one batch, so batch norm sees the same statistics for both.
         z = model(torch.cat([v1, v2]))

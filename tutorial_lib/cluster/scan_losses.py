@@ -4,7 +4,7 @@ Taught in notebook 03_clustering_classification (SCAN, after Van Gansbeke et al.
 self-labelling): :func:`mine_neighbors`, :func:`scan_loss`, :func:`self_label_loss`,
 :func:`equipartition`, :func:`scan_encoder`, :func:`scan_augment`, and the ``train.fit`` steps
 :class:`ScanStep` and :class:`SelfLabelStep`. :func:`reseed_from_global` is the one place an
-augmentation's generator is re-seeded from torch's global stream.
+augmentation's generator is re-seeded (it lives in tutorial_lib.base, shared with SimCLR).
 """
 
 from __future__ import annotations
@@ -15,25 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..base import reseed_from_global
 from ..models import AutoencoderEncoder, ConvAutoencoder, ConvEncoder, make_activation
 from ._common import as_matrix
-
-
-def reseed_from_global(augment) -> None:
-    """Re-seed ``augment.generator`` (when it has a ``torch.Generator``) from torch's global generator.
-
-    Called at the start of every training step: the views of a step then depend only on the global
-    stream, which ``train.fit`` seeds and saves in its checkpoints, so a resumed run draws the same
-    views as an uninterrupted one. Augmentations without a ``generator`` attribute are left alone.
-
-    Parameters
-    ----------
-    augment : callable
-        ``images -> images`` random views, e.g. ``preprocess.ContrastiveAugment``.
-    """
-    gen = getattr(augment, "generator", None)
-    if isinstance(gen, torch.Generator):
-        gen.manual_seed(int(torch.randint(0, 2**62, (1,))))
 
 
 def mine_neighbors(features, n_neighbors: int = 5, batch_size: int = 2048) -> torch.Tensor:
