@@ -1,5 +1,7 @@
 """Clustering figures (cluster gallery, confusion matrix, method scores) and the cluster explorer panel."""
 
+import random
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -9,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from tutorial_lib import cluster, viz, widgets  # noqa: E402
+from tutorial_lib import viz, widgets  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,8 @@ def test_cluster_view_scores_and_cache(blobs):
     cache = {}
     out = widgets.cluster_view(images, labels, method="pca-kmeans", n_clusters=3, cache=cache, draw=False)
     assert out["scores"]["acc"] == pytest.approx(1.0) and out["figure"] is None
-    assert "pca" in cache and "matched accuracy 1.000" in out["summary"]
+    assert list(cache) == [("pca-kmeans", 0)] and "matched accuracy 1.000" in out["summary"]
+    assert isinstance(out["clusters"], np.ndarray) and out["clusters"].dtype == np.int64
     more = widgets.cluster_view(images, labels, method="pca-kmeans", n_clusters=6, cache=cache, draw=False)
     assert more["scores"]["acc"] < 1.0 and more["scores"]["acc_many_to_one"] == pytest.approx(1.0)
     unlabelled = widgets.cluster_view(images, None, method="kmeans", n_clusters=3, draw=False)
@@ -96,22 +99,61 @@ def test_cluster_panel_controls_recompute(blobs):
     assert panel.result["scores"]["acc"] == pytest.approx(1.0)
     assert panel.image.value  # the gallery was drawn to PNG
     panel.controls["n_clusters"].value = 5
-    assert len(torch.unique(panel.result["clusters"])) == 5
+    assert len(np.unique(panel.result["clusters"])) == 5
     assert list(panel.controls["method"].options) == ["kmeans", "pca-kmeans", "tsne-kmeans", "f"]
     with pytest.raises(ValueError):
         widgets.cluster_panel(images, labels, method="nope")
 
 
+def test_cluster_view_cached_features_give_the_same_clusters(blobs):
+    """A second k on cached features is k-means on the pipeline's own features: same labels as a fresh fit."""
+    images, labels = blobs
+    cache = {}
+    widgets.cluster_view(images, labels, method="pca-kmeans", n_clusters=3, cache=cache, draw=False)
+    cached = widgets.cluster_view(images, labels, method="pca-kmeans", n_clusters=4, cache=cache, draw=False)
+    fresh = widgets.cluster_view(images, labels, method="pca-kmeans", n_clusters=4, draw=False)
+    np.testing.assert_array_equal(cached["clusters"], fresh["clusters"])
+    assert len(cache) == 1  # the same feature space, not one per k
+
+
+def test_cluster_view_uses_the_registry_names():
+    from tutorial_lib import cluster
+
+    assert set(widgets.CLUSTER_METHODS) <= set(cluster.METHODS)
+
+
+SCAN_TINY = dict(n_clusters=3, init=None, self_label_steps=1, n_neighbors=3, width=4, device="cpu")
+
+
 def test_train_scan_for_the_training_panel(blobs):
     images, labels = blobs
     seen = []
-    est, history = cluster.train_scan(images, lr=1e-3, epochs=2, depth=1, activation="gelu", n_clusters=3,
-                                      monitor_labels=labels, init=None, self_label_steps=1, n_neighbors=3,
-                                      width=4, device="cpu", on_epoch_end=lambda e, m, h: seen.append(e))
+    est, history = widgets.train_scan(images, lr=1e-3, epochs=2, depth=1, activation="gelu",
+                                      monitor_labels=labels, on_epoch_end=lambda e, m, h: seen.append(e),
+                                      **SCAN_TINY)
     assert seen == [0, 1] and len(history) == 2 and len(history["acc"]) == 2
-    assert est.labels_.shape == (30,)
-    out = widgets.train_view(cluster.train_scan, images, lr=1e-3, epochs=1, depth=1, activation="relu",
-                             plot_keys=("loss", "acc"), n_clusters=3, monitor_labels=labels, init=None,
-                             self_label_steps=1, n_neighbors=3, width=4, device="cpu")
+    assert all(0.0 <= a <= 1.0 for a in history["acc"])
+    assert est.labels_.shape == (30,) and est.epochs == 2 and est.encoder_depth == 1
+    out = widgets.train_view(widgets.train_scan, images, lr=1e-3, epochs=1, depth=1, activation="relu",
+                             plot_keys=("loss", "acc"), monitor_labels=labels, **SCAN_TINY)
     assert "1 epochs" in out["summary"] and out["figure"] is not None
     plt.close(out["figure"])
+    with pytest.raises(ValueError, match="at least 2"):
+        widgets.train_scan(images[:1], epochs=1, **SCAN_TINY)
+
+
+def test_train_scan_is_deterministic_and_leaves_the_callers_rng_alone(blobs):
+    images, _ = blobs
+    torch.manual_seed(123)
+    np.random.seed(123)
+    random.seed(123)
+    before = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    first, _ = widgets.train_scan(images, epochs=1, depth=1, seed=5, **SCAN_TINY)
+    after = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    assert torch.equal(before[0], after[0])
+    assert before[1][0] == after[1][0] and np.array_equal(before[1][1], after[1][1])
+    assert before[2] == after[2]
+    second, _ = widgets.train_scan(images, epochs=1, depth=1, seed=5, **SCAN_TINY)
+    np.testing.assert_array_equal(np.asarray(first.labels_), np.asarray(second.labels_))
+    for a, b in zip(first.model_.parameters(), second.model_.parameters(), strict=True):
+        assert torch.equal(a, b)

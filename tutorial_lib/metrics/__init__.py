@@ -1,0 +1,48 @@
+"""Scores for unsupervised results: clusterings of images and segmentations of pixels.
+
+Taught in notebooks 03_clustering_classification (:mod:`.clustering`) and 04_pixel_segmentation
+(:mod:`.segmentation`).
+
+Every score is invariant to a renaming of the predicted labels: accuracy-type scores first match
+predicted clusters (or segments) to true classes with the Hungarian algorithm, the others (NMI,
+ARI, Rand, VOI) ignore names. See the two modules for the matching protocols. Old import paths
+keep working: ``from tutorial_lib import metrics; metrics.cluster_acc(...)``.
+"""
+
+from .clustering import (
+    UNMATCHED,
+    ari,
+    cluster_acc,
+    clustering_scores,
+    format_precision_recall,
+    match_clusters,
+    matched_confusion,
+    nmi,
+    per_class_precision_recall,
+    relabel,
+)
+from .segmentation import (
+    probabilistic_rand_index,
+    segmentation_covering,
+    segmentation_report,
+    segmentation_scores,
+    variation_of_information,
+)
+
+__all__ = [
+    "UNMATCHED",
+    "ari",
+    "cluster_acc",
+    "clustering_scores",
+    "format_precision_recall",
+    "match_clusters",
+    "matched_confusion",
+    "nmi",
+    "per_class_precision_recall",
+    "probabilistic_rand_index",
+    "relabel",
+    "segmentation_covering",
+    "segmentation_report",
+    "segmentation_scores",
+    "variation_of_information",
+]
