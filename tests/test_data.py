@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from tutorial_lib import data
 from tutorial_lib.__main__ import main
+from tutorial_lib.data import builtin
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_shared_mnist = pytest.mark.skipif(not (SHARED / "MNIST" / "raw").is_dir(),
@@ -164,8 +165,8 @@ def test_failed_download_becomes_the_clear_error_quickly(tmp_path, monkeypatch):
         seen_timeout.append(socket.getdefaulttimeout())
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: Name or service not known")
 
-    remote = dataclasses.replace(data._REMOTES["mnist"], fetch=offline_fetch)
-    monkeypatch.setitem(data._REMOTES, "mnist", remote)
+    remote = dataclasses.replace(builtin._REMOTES["mnist"], fetch=offline_fetch)
+    monkeypatch.setitem(builtin._REMOTES, "mnist", remote)
     before = socket.getdefaulttimeout()
     with pytest.raises(FileNotFoundError, match=r"(?s)t10k-images-idx3-ubyte.*download failed.*Name or"):
         data.load("mnist", split="test", root=tmp_path, download=True)
@@ -422,3 +423,37 @@ def test_dataset_table_offline_on_empty_root(tmp_path):
     assert {"digits", "mnist", "fashion-mnist", "cifar10", "stl10", "shapes", "folder:PATH", "mosaic",
             "scenes", "segfolder:PATH"} <= names
     assert not (tmp_path / "MNIST").exists()  # checking downloads nothing and creates nothing
+
+
+# ---------------------------------------------------------------------------------------------------
+# the package layout
+# ---------------------------------------------------------------------------------------------------
+def test_old_public_names_are_still_exported():
+    names = ["DOWNLOAD_TIMEOUT_S", "ImageSet", "SegmentationSet", "subset_indices", "read_idx", "read_image",
+             "read_mask", "MOSAIC_TEXTURES", "MOSAIC_DEFAULTS", "make_mosaic", "SHAPE_NAMES",
+             "SHAPES_DEFAULTS", "SCENES_DEFAULTS", "shape_mask", "make_shape_image", "make_scene", "load",
+             "load_segmentation",
+             "dataset_names", "dataset_status", "dataset_table"]
+    assert not [n for n in names if not hasattr(data, n)]
+    assert data.dataset_names() == ["digits", "mnist", "fashion-mnist", "cifar10", "stl10", "shapes",
+                                    "folder:PATH"]
+
+
+def test_module_docstrings_name_their_notebooks():
+    import importlib
+
+    for name in ("sets", "builtin", "generated", "folders", "catalog"):
+        module = importlib.import_module(f"tutorial_lib.data.{name}")
+        assert "notebook 0" in module.__doc__, name
+    assert "notebook 00_overview" in data.__doc__
+
+
+def test_loaders_leave_the_global_rng_alone():
+    import random
+
+    before = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+    data.load("digits", limit=50, seed=1)
+    data.load("shapes", n=10, size=16, seed=2)
+    data.load_segmentation("mosaic", n=2, size=32, seed=3)
+    assert torch.equal(before[0], torch.get_rng_state())
+    assert np.array_equal(before[1], np.random.get_state()[1]) and before[2] == random.getstate()

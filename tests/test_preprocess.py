@@ -10,6 +10,7 @@ from scipy import ndimage
 from skimage import color, data, exposure
 
 from tutorial_lib import preprocess as pp
+from tutorial_lib.base import InputError, NotFittedError
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -45,12 +46,28 @@ def _check_out(out, like, unit=True):
 # --- input checks ----------------------------------------------------------------------------------
 
 def test_bad_inputs_give_clear_errors():
-    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+    # One exception type for bad images, base.InputError, a ValueError.
+    assert issubclass(InputError, ValueError)
+    with pytest.raises(InputError, match=r"\(N, C, H, W\)"):
         pp.gaussian_filter(torch.rand(8, 8))
-    with pytest.raises(TypeError, match="float"):
+    with pytest.raises(InputError, match="float"):
         pp.median_filter(torch.zeros(1, 1, 8, 8, dtype=torch.uint8))
-    with pytest.raises(TypeError, match="torch.Tensor"):
-        pp.add_noise(np.zeros((1, 1, 8, 8)))
+    with pytest.raises(InputError, match="tensor or array"):
+        pp.add_noise([[0.0, 1.0]])
+    with pytest.raises(InputError, match="NaN"):
+        pp.equalize_hist(torch.full((1, 1, 4, 4), float("nan")))
+    with pytest.raises(InputError, match="reference"):
+        pp.psnr(torch.rand(4, 4), torch.rand(1, 1, 4, 4))
+
+
+def test_numpy_images_are_accepted(digits):
+    """Arrays go through base.check_images and come back as float32 tensors; tensors keep their dtype."""
+    arr = digits.double().numpy()
+    out = pp.add_noise(arr, "gaussian", 0.1, seed=0)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32
+    assert torch.allclose(out, pp.add_noise(digits, "gaussian", 0.1, seed=0), atol=1e-6)
+    assert pp.gaussian_filter(digits.double()).dtype == torch.float64
+    assert pp.preset_for(arr) == "digits8"
 
 
 # --- noise -----------------------------------------------------------------------------------------
@@ -235,13 +252,16 @@ def test_standardizer(per, shape):
 
 
 def test_standardizer_errors():
-    with pytest.raises(RuntimeError, match="fit"):
+    with pytest.raises(NotFittedError, match="fit"):
         pp.Standardizer().transform(torch.rand(2, 1, 4, 4))
+    assert issubclass(NotFittedError, RuntimeError)
     st = pp.Standardizer().fit(torch.rand(4, 3, 4, 4))
-    with pytest.raises(ValueError, match="channels"):
+    with pytest.raises(InputError, match="channels"):
         st.transform(torch.rand(2, 1, 4, 4))
-    with pytest.raises(ValueError):
-        pp.Standardizer(per="row")
+    # Parameters are checked by fit (the estimator convention: __init__ only stores them).
+    bad = pp.Standardizer(per="row")
+    with pytest.raises(ValueError, match="per must be"):
+        bad.fit(torch.rand(4, 3, 4, 4))
 
 
 def test_zca_whitens_and_inverts(digits):
@@ -263,14 +283,14 @@ def test_zca_epsilon_and_errors(digits):
     strong = pp.ZCAWhitening(1e-3).fit_transform(digits)
     mild = pp.ZCAWhitening(1.0).fit_transform(digits)
     assert float(strong.std()) > float(mild.std())
-    with pytest.raises(ValueError, match="max_features"):
+    with pytest.raises(InputError, match="max_features"):
         pp.ZCAWhitening(max_features=32).fit(digits)
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(InputError, match="shape"):
         pp.ZCAWhitening().fit(digits).transform(torch.rand(2, 1, 4, 4))
-    with pytest.raises(RuntimeError, match="fit"):
+    with pytest.raises(NotFittedError, match="fit"):
         pp.ZCAWhitening().transform(digits)
-    with pytest.raises(ValueError):
-        pp.ZCAWhitening(epsilon=0)
+    with pytest.raises(ValueError, match="epsilon"):
+        pp.ZCAWhitening(epsilon=0).fit(digits)
 
 
 def test_to_unit_range():
@@ -402,31 +422,81 @@ def test_pipeline_accepts_estimators_nested_and_rejects_junk(digits):
         pp.Pipeline([42])
 
 
-# --- k-means comparison ----------------------------------------------------------------------------
 
-def test_compare_on_kmeans():
-    from sklearn.datasets import load_digits
 
-    d = load_digits()
-    x = torch.tensor(d.images[:400] / 16.0, dtype=torch.float32)[:, None]
-    y = torch.tensor(d.target[:400])
-    def destroy(t):  # keep no trace of the digit: pure noise
-        return 1e-3 * torch.rand(t.shape, generator=torch.Generator().manual_seed(0))
+# --- the estimator conventions of the fitted steps -----------------------------------------------
 
-    choices = {"raw": None, "blur": pp.Pipeline([("gaussian", {"sigma": 0.5})]), "zca": pp.ZCAWhitening(1.0),
-               "destroyed": destroy}
-    rows = pp.compare_on_kmeans(x, y, choices, n_runs=2, seed=0)
-    assert [r["preprocessing"] for r in rows] == list(choices)
-    for r in rows:
-        assert set(r) >= {"acc", "nmi", "ari", "acc_std", "nmi_std", "ari_std", "seconds"}
-        assert 0 <= r["acc"] <= 1 and r["acc_std"] >= 0
-    assert rows[0]["acc"] > 0.6  # k-means on raw digits: about 70-80 %
-    assert rows[3]["acc"] < rows[0]["acc"] - 0.3  # images with the signal removed cluster at chance
-    threads = torch.get_num_threads()
-    again = pp.compare_on_kmeans(x, y, {"raw": None}, n_runs=2, seed=0, threads=None)
-    assert again[0]["acc"] == rows[0]["acc"]  # same seed, same figures, whatever the thread count
-    assert torch.get_num_threads() == threads  # the thread limit is undone afterwards
-    table = pp.format_comparison(rows, title="digits")
-    assert table.splitlines()[0] == "digits" and "zca" in table and "±" in table
-    with pytest.raises(ValueError, match="labels"):
-        pp.compare_on_kmeans(x, y[:10], {"raw": None})
+def _global_rng_states():
+    import random
+
+    return torch.get_rng_state(), np.random.get_state(), random.getstate()
+
+
+def _assert_same_rng_states(before, after):
+    assert torch.equal(before[0], after[0])
+    assert before[1][0] == after[1][0] and np.array_equal(before[1][1], after[1][1])
+    assert before[1][2:] == after[1][2:]
+    assert before[2] == after[2]
+
+
+@pytest.mark.parametrize("step", [pp.Standardizer(per="pixel"), pp.ZCAWhitening(epsilon=0.1)])
+def test_fitted_steps_are_estimators(step, digits):
+    from tutorial_lib.base import Estimator
+
+    assert isinstance(step, Estimator)
+    params = step.get_params()
+    expected = {"per", "eps"} if isinstance(step, pp.Standardizer) else {"epsilon", "max_features"}
+    assert set(params) == expected
+    assert "per='pixel'" in repr(step) or "epsilon=0.1" in repr(step)
+    before = _global_rng_states()
+    fitted = step.fit(digits.numpy())  # arrays are accepted
+    _assert_same_rng_states(before, _global_rng_states())
+    assert fitted is step
+    state = {k: v.clone() for k, v in vars(step).items() if k.endswith("_") and isinstance(v, torch.Tensor)}
+    assert state, "fit stores its statistics with a trailing underscore"
+    out = step.transform(digits[:10])
+    again = step(digits[:10])
+    assert torch.equal(out, again)
+    # transform never changes the fitted state
+    for k, v in state.items():
+        assert torch.equal(getattr(step, k), v), k
+    assert set(step.get_params()) == set(params)
+
+
+def test_set_params_then_refit_changes_the_result(digits):
+    zca = pp.ZCAWhitening(epsilon=1.0)
+    mild = zca.fit_transform(digits)
+    strong = zca.set_params(epsilon=1e-3).fit_transform(digits)
+    assert zca.epsilon == 1e-3 and float(strong.std()) > float(mild.std())
+    with pytest.raises(ValueError, match="no parameter"):
+        zca.set_params(eps=1.0)
+
+
+def test_noise_and_pipeline_leave_the_global_rng_alone(digits):
+    before = _global_rng_states()
+    pp.add_noise(digits, "salt_pepper", 0.1, seed=3)
+    pp.Pipeline([("noise", {"kind": "poisson", "level": 0.1, "seed": 1}), "standardize", "zca"]).fit(digits)
+    _assert_same_rng_states(before, _global_rng_states())
+
+
+def test_module_docstrings_name_their_notebook():
+    import importlib
+
+    for name in ("noise", "denoise", "contrast", "normalise", "quality", "augment", "pipeline"):
+        module = importlib.import_module(f"tutorial_lib.preprocess.{name}")
+        assert "notebook 01_preprocessing" in module.__doc__, name
+    assert "notebook 01_preprocessing" in pp.__doc__
+
+
+def test_old_public_names_are_still_exported():
+    names = ["add_gaussian_noise", "add_salt_pepper_noise", "add_poisson_noise", "add_noise", "NOISE_MODELS",
+             "gaussian_filter", "median_filter", "estimate_noise_sigma", "nl_means_denoise", "tv_denoise",
+             "denoise", "DENOISERS", "equalize_hist", "clahe", "gamma_correct", "CONTRAST",
+             "standardize_per_image", "Standardizer", "ZCAWhitening", "to_unit_range", "psnr", "ssim",
+             "AugmentConfig", "AUGMENT_PRESETS", "ContrastiveAugment", "contrastive_views", "preset_for",
+             "Pipeline", "STEPS"]
+    missing = [n for n in names if not hasattr(pp, n)]
+    assert not missing
+    assert type(pp.STEPS) is dict and pp.STEPS["zca"] is pp.ZCAWhitening
+    with pytest.raises(AttributeError, match="no attribute"):
+        pp.not_a_step  # noqa: B018
