@@ -97,7 +97,10 @@ class Estimator:
 
     def fit_predict(self, X, y=None):
         """``fit(X)`` and return ``labels_``: the labels found for the data it was fitted on."""
-        return self.fit(X).labels_
+        self.fit(X)
+        if not hasattr(self, "labels_"):
+            raise AttributeError(f"{type(self).__name__} finds no labels; use fit(X) then transform(X)")
+        return self.labels_
 
     def _check_fitted(self, attribute: str = "labels_") -> None:
         if not hasattr(self, attribute):
@@ -218,11 +221,15 @@ def seeded(seed: int, device: torch.device | str | None = None) -> Iterator[None
     ----------
     seed : int
     device : torch.device or str, optional
-        A CUDA device whose generator is forked and seeded too.
+        The device the block computes on; a CUDA device's generator is forked and seeded even when
+        CUDA is not initialised yet (every initialised CUDA generator always is).
     """
     py_state, np_state = random.getstate(), np.random.get_state()
     dev = torch.device(device) if device is not None else None
-    cuda = [dev.index or 0] if dev is not None and dev.type == "cuda" else []
+    # torch.manual_seed reseeds every CUDA generator, so every initialised one is forked and restored.
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    if dev is not None and dev.type == "cuda" and not cuda:
+        cuda = [dev.index or 0]
     try:
         with torch.random.fork_rng(devices=cuda):
             random.seed(seed)
