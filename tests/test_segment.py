@@ -2,12 +2,14 @@
 label maps, seeds, bad input, the losses, the helpers, evaluate and the command line."""
 
 import json
+import random
 
 import numpy as np
 import pytest
 import torch
 
 from tutorial_lib import segment
+from tutorial_lib.evaluation import segmentation as seg_eval
 from tutorial_lib.metrics import segmentation_scores
 
 FAST = {  # small settings so each method runs in about a second on 48×48 images
@@ -41,8 +43,8 @@ def disc(seed: int = 0, size: int = 48) -> tuple[torch.Tensor, np.ndarray]:
     return torch.from_numpy(np.clip(img, 0, 1)[None]).float(), gt
 
 
-def make(name: str, **extra) -> segment.Segmenter:
-    return segment.make_method(name, seed=0, device="cpu", **{**FAST[name], **extra})
+def make(name: str, seed: int = 0, **extra) -> segment.Segmenter:
+    return seg_eval.make_method(name, seed=seed, device="cpu", **{**FAST[name], **extra})
 
 
 def test_methods_registry_order_and_default():
@@ -50,7 +52,7 @@ def test_methods_registry_order_and_default():
     assert names[:4] == ["otsu", "kmeans_lab", "slic_kmeans", "felzenszwalb"]  # baselines first
     assert segment.DEFAULT_METHOD in segment.METHODS
     with pytest.raises(ValueError, match="unknown segmentation method"):
-        segment.make_method("nope")
+        seg_eval.make_method("nope")
 
 
 @pytest.mark.parametrize("name", list(STRIPES_BOUND))
@@ -98,7 +100,9 @@ def test_deep_features_clusters_are_shared_across_a_set_and_predict_new_images()
     flipped = torch.flip(image, dims=[2])
     seg = make("deep_features", scope="set", n_superpixels=300)  # with the SLIC vote
     out = seg.fit_predict(torch.stack([image, flipped]))
-    assert seg.scope_ == "set" and seg.n_segments_ == 3
+    assert seg.scope_ == "set" and seg.n_clusters_ == 3
+    assert seg.n_segments_ == [3, 3]  # one int per image, as in the image scope
+    assert isinstance(seg.estimator_, segment.SetFeatureClustering)
     assert seg.n_pseudo_ == seg.max_segments  # over-clustered pseudo-labels, merged again by k-means
     assert len(seg.histories_) == seg.rounds + 1
     assert segmentation_scores(out[0], gt)["miou"] >= 0.9
@@ -118,7 +122,7 @@ def test_scope_auto_follows_colour_coherence():
 
 @pytest.mark.parametrize("scope", ["image", "set"])
 def test_deep_features_shows_the_training_progress_when_asked(scope, capsys):
-    make("deep_features", scope=scope, steps=4, refine_steps=4, rounds=1).fit(stripes()[0], progress=True)
+    make("deep_features", scope=scope, steps=4, refine_steps=4, rounds=1, progress=True).fit(stripes()[0])
     bars = capsys.readouterr().err
     assert bars.count("training") >= (2 if scope == "set" else 1)  # one bar per round of the set scope
     make("deep_features", scope=scope, steps=4, refine_steps=4, rounds=1).fit(stripes()[0])
@@ -219,7 +223,7 @@ def test_helpers():
 
 
 def test_evaluate_keys_and_cli(tmp_path):
-    result = segment.evaluate("mosaic", method="otsu", limit=2, progress=False)
+    result = seg_eval.evaluate("mosaic", method="otsu", limit=2, progress=False)
     for key in ("miou", "pixel_acc", "seconds_per_image", "n_images", "method", "device",
                 "covering", "pri", "voi"):
         assert key in result
@@ -234,7 +238,7 @@ def test_evaluate_keys_and_cli(tmp_path):
 
 
 def test_photo_timing_helper_runs_on_a_small_photo():
-    out = segment.time_photo("coffee", size=(40, 60), method="kmeans_lab")
+    out = seg_eval.time_photo("coffee", size=(40, 60), method="kmeans_lab")
     assert out["shape"] == [40, 60] and out["seconds"] > 0 and out["n_segments"] >= 1
 
 
@@ -258,3 +262,189 @@ def test_estimate_n_segments_tolerance_prefers_fewer_clusters():
     k, scores = segment.estimate_n_segments(x, max_segments=5)
     assert k == 3
     assert segment.estimate_n_segments(x, max_segments=5, tolerance=10.0)[0] == 2  # everything ties
+
+
+# --- the estimator shape: parameters, fitted state, randomness --------------------------------------
+
+
+def rng_states():
+    return torch.get_rng_state(), np.random.get_state(), random.getstate()
+
+
+def assert_same_rng_states(before, after):
+    assert torch.equal(before[0], after[0])
+    assert before[1][0] == after[1][0] and np.array_equal(before[1][1], after[1][1])
+    assert before[1][2:] == after[1][2:]
+    assert before[2] == after[2]
+
+
+@pytest.mark.parametrize("name", list(segment.METHODS))
+def test_every_method_takes_seed_device_and_progress_in_init(name):
+    params = segment.METHODS[name]._param_names()
+    assert {"seed", "device", "progress"} <= set(params)
+    seg = seg_eval.make_method(name, seed=3, device="cpu", progress=True)
+    assert (seg.seed, seg.device, seg.progress) == (3, "cpu", True)
+    assert seg.get_params()["seed"] == 3
+
+
+@pytest.mark.parametrize("name", list(segment.METHODS))
+def test_every_registry_entry_fits_a_tiny_image_with_the_fast_budgets(name):
+    image, _ = stripes(size=24)
+    seg = seg_eval.make_method(name, seed=0, device="cpu", fast=True)
+    labels = seg.fit_predict(image.numpy())  # arrays work as well as tensors
+    assert isinstance(labels, np.ndarray) and labels.dtype == np.int64 and labels.shape == (24, 24)
+    assert seg.labels_ is labels
+
+
+def test_fast_params_are_small_budgets_and_explicit_params_win():
+    assert seg_eval.make_method("kanezaki", fast=True).max_iter < segment.METHODS["kanezaki"]().max_iter
+    deep = seg_eval.make_method("deep_features", fast=True)
+    assert deep.steps < segment.DeepFeatureClustering().steps
+    assert seg_eval.make_method("kanezaki", fast=True, max_iter=7).max_iter == 7
+    assert seg_eval.make_method("kanezaki").max_iter == 100  # not fast: the constructor's default
+    assert set(seg_eval.FAST_PARAMS) == set(segment.METHODS)
+
+
+def test_the_moved_evaluation_names_still_work_from_segment_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="evaluation.segmentation"):
+        assert segment.make_method is seg_eval.make_method
+    with pytest.warns(DeprecationWarning):
+        assert segment.PHOTOS == seg_eval.PHOTOS
+    with pytest.raises(AttributeError):
+        segment.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize("name, extra", [("kanezaki", {"max_iter": 5}),
+                                         ("deep_features", {"scope": "image", "steps": 4}),
+                                         ("deep_features", {"scope": "set", "steps": 4, "refine_steps": 4,
+                                                            "rounds": 1})])
+def test_fit_leaves_the_callers_random_state_alone(name, extra):
+    torch.manual_seed(123)
+    np.random.seed(123)
+    random.seed(123)
+    before = rng_states()
+    make(name, **extra).fit(stripes()[0])
+    assert_same_rng_states(before, rng_states())
+
+
+@pytest.mark.parametrize("name, extra", [("kanezaki", {"max_iter": 10}),
+                                         ("deep_features", {"scope": "set", "steps": 4, "refine_steps": 4,
+                                                            "rounds": 1})])
+def test_the_seed_alone_decides_the_result_not_the_callers_random_state(name, extra):
+    image, _ = stripes(seed=1)
+    torch.manual_seed(1)
+    a = make(name, **extra).fit(image)
+    torch.manual_seed(2)
+    np.random.seed(2)
+    b = make(name, **extra).fit(image)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    if name == "kanezaki":
+        assert a.history_[0]["loss"] == b.history_[0]["loss"]
+        c = make(name, seed=1, **extra).fit(image)  # another seed: other initial weights
+        assert c.history_[0]["loss"] != a.history_[0]["loss"]
+
+
+def _fitted_state(seg):
+    est = seg.estimator_
+    state = {k: v for k, v in vars(est).items() if k.endswith("_") and k not in ("model_", "kmeans_", "pca_")}
+    weights = {k: v.clone() for k, v in est.model_.state_dict().items()}
+    centres = None if getattr(est, "kmeans_", None) is None else est.kmeans_.cluster_centers_.copy()
+    return {k: (list(v) if isinstance(v, list) else v) for k, v in state.items()}, weights, centres
+
+
+@pytest.mark.parametrize("scope", ["image", "set"])
+def test_predict_does_not_change_the_fitted_state(scope):
+    image, _ = stripes(size=48)
+    seg = make("deep_features", scope=scope, steps=4, refine_steps=4, rounds=1).fit(image)
+    labels, (state, weights, centres) = seg.labels_.copy(), _fitted_state(seg)
+    out = seg.predict(torch.stack([torch.flip(image, dims=[2]), image]))
+    assert isinstance(out, np.ndarray) and out.shape == (2, 48, 48) and out.dtype == np.int64
+    np.testing.assert_array_equal(seg.labels_, labels)
+    state2, weights2, centres2 = _fitted_state(seg)
+    assert state2.keys() == state.keys()
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(state2[key], value)
+        elif key not in ("history_", "histories_"):
+            assert state2[key] == value, key
+    assert len(state2["histories_"]) == len(state["histories_"])
+    assert all(torch.equal(weights[k], weights2[k]) for k in weights)
+    if centres is not None:
+        np.testing.assert_array_equal(centres, centres2)
+    assert seg.n_segments_ == state["n_segments_"] and len(seg.n_segments_) == 1
+
+
+def test_predict_before_fit_raises_not_fitted():
+    from tutorial_lib.base import NotFittedError
+
+    for seg in (segment.DeepFeatureClustering(), segment.SetFeatureClustering(),
+                segment.ImageFeatureClustering()):
+        with pytest.raises(NotFittedError, match="not fitted"):
+            seg.predict(stripes()[0])
+
+
+# --- the deep-feature facade and its two variants ------------------------------------------------
+
+
+def test_the_facade_chooses_the_scope_by_the_old_rule():
+    # Today's rule, as before the split: "set" when the mean colour coherence is below 0.5.
+    assert segment.choose_scope([0.49]) == "set" and segment.choose_scope([0.5]) == "image"
+    assert segment.choose_scope([0.2, 0.9]) == "image" and segment.choose_scope([0.2, 0.7]) == "set"
+    noise = torch.from_numpy(np.random.default_rng(0).uniform(0, 1, (1, 48, 48))).float()
+    for image in (stripes()[0], noise):
+        seg = make("deep_features", steps=4, refine_steps=4, rounds=1).fit(image)
+        arr = segment.as_image(image)
+        r = segment.colour_coherence(segment.colour_features(arr, "sqrt"))  # the coherence the old code used
+        assert seg.colour_coherence_ == pytest.approx(r)
+        assert seg.scope_ == ("set" if r < 0.5 else "image")
+        assert type(seg.estimator_) is segment.deep_features.SCOPES[seg.scope_]
+    with pytest.raises(ValueError, match="scope must be"):
+        make("deep_features", scope="pixel").fit(stripes()[0])
+
+
+def test_the_variants_take_only_their_own_parameters_and_the_facade_passes_them():
+    image_only = {"embed_weight", "embed_dim", "crop", "batch_size", "mu"}
+    set_only = {"patch", "window", "patch_batch", "purity", "rounds", "refine_steps", "tolerance"}
+    image_params = set(segment.ImageFeatureClustering._param_names())
+    set_params = set(segment.SetFeatureClustering._param_names())
+    assert image_only <= image_params and not set_only & image_params
+    assert set_only <= set_params and not image_only & set_params
+    facade = segment.DeepFeatureClustering(steps=7, crop=16, patch=8)
+    assert set(facade._param_names()) == image_params | set_params | {"scope"}
+    assert facade.variant("image").get_params()["crop"] == 16
+    assert facade.variant("set").get_params()["patch"] == 8 and facade.variant("set").steps == 7
+
+
+@pytest.mark.parametrize("scope", ["image", "set"])
+def test_a_variant_on_its_own_gives_the_facades_labels(scope):
+    image, _ = stripes()
+    facade = make("deep_features", scope=scope, steps=4, refine_steps=4, rounds=1).fit(image)
+    variant = facade.variant(scope).fit(image)
+    np.testing.assert_array_equal(facade.labels_, variant.labels_)
+    assert facade.n_segments_ == variant.n_segments_ and isinstance(variant.n_segments_, list)
+
+
+@pytest.mark.parametrize("scope", ["image", "set"])
+def test_the_descriptors_are_computed_once_per_image(scope, monkeypatch):
+    calls = []
+    real = segment.descriptors.texture_features
+
+    def counting(image, sigma=10.0):
+        calls.append(image.shape)
+        return real(image, sigma)
+
+    monkeypatch.setattr(segment.descriptors, "texture_features", counting)
+    images = torch.stack([stripes(seed=s)[0] for s in range(2)])
+    seg = make("deep_features", scope=scope, steps=4, refine_steps=4, rounds=1).fit(images)
+    assert len(calls) == 2  # once per image (the old code computed each image's texture 2-3 times)
+    seg.predict(images[0])
+    # A new image: the image scope describes it once; the set scope needs only the network.
+    assert len(calls) == (3 if scope == "image" else 2)
+
+
+def test_classic_methods_show_a_progress_bar_over_a_batch_when_asked(capsys):
+    images = torch.stack([stripes(seed=s)[0] for s in range(2)])
+    make("otsu", progress=True).fit(images)
+    assert "OtsuThreshold" in capsys.readouterr().err
+    make("otsu").fit(images)
+    assert "OtsuThreshold" not in capsys.readouterr().err

@@ -1,5 +1,18 @@
 """The evaluation layer: methods scored on named sets, comparisons, timing and tables.
 
-What ``python -m tutorial_lib cluster|segment|bench`` and the notebooks call to measure a method. Methods
-never import this package; it imports them.
+What ``python -m tutorial_lib cluster|segment|bench``, the demo and the notebooks call to measure a
+method. Methods never import this package; it imports them.
+
+* :mod:`~tutorial_lib.evaluation.clustering`: the split rules, ``make_estimator``, ``evaluate`` (notebook 03).
+* :mod:`~tutorial_lib.evaluation.segmentation`: ``make_method``, ``evaluate``, ``compare_methods``, photos
+  and their timing (notebook 04).
+* :mod:`~tutorial_lib.evaluation.preprocessing`: ``compare_on_kmeans`` (notebook 01).
+* :mod:`~tutorial_lib.evaluation.tables`: medians over seeds and Markdown tables (the benchmarks).
+
+Each takes ``fast=True`` for the small training budgets the tests and fast mode use; none reads the
+environment.
 """
+
+from . import clustering, preprocessing, segmentation, tables
+
+__all__ = ["clustering", "preprocessing", "segmentation", "tables"]
