@@ -24,7 +24,7 @@ def test_plot_history_draws_loss_and_accuracy_on_two_axes():
     assert len(axes) == 2  # accuracy on a twin axis
     assert list(axes[0].lines[0].get_ydata()) == [2.0, 1.0]
     assert list(axes[1].lines[0].get_ydata()) == [0.8, 0.9]
-    assert _history().plot().axes[0].get_xlabel() == "epoch"
+    assert viz.plot_history(_history()).axes[0].get_xlabel() == "epoch"
     plt.close("all")
 
 

@@ -9,6 +9,9 @@ segment       segment one image set without labels and score it against its mask
 bench         every method side by side, median over seeds, tables under bench/results/
               (bench photos: the seconds a user waits per real photo)
 demo          the headless pipeline on built-in data: figures and a summary under reports/
+
+Each command runs what a notebook teaches (cluster: notebook 03, segment: notebook 04) through the
+evaluation layer; in fast mode (TUTORIAL_FAST=1) it passes the small training budgets.
 """
 
 from __future__ import annotations

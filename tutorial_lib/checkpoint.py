@@ -10,7 +10,7 @@ followed by the payload, which is an ordinary ``torch.save`` stream. So:
   state may hold tensors, numbers, strings, lists, tuples and dicts only (no arbitrary objects).
 
 Encryption (mentioned in the design) is not implemented: keep checkpoints of private data on an
-encrypted disk instead.
+encrypted disk instead. Notebook 02_feature_learning uses it (a training cell run twice resumes).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ Example
 >>> def step(model, batch):
 ...     return torch.nn.functional.mse_loss(model(batch), batch)
 >>> history = fit(autoencoder, step, images, epochs=10, lr=1e-3)          # doctest: +SKIP
->>> history.plot()                                                         # doctest: +SKIP
+>>> viz.plot_history(history)                                              # doctest: +SKIP
 """
 
 from __future__ import annotations

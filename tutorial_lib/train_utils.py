@@ -20,7 +20,7 @@ import atexit
 import math
 import os
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,12 +92,6 @@ class History:
                    interrupted=bool(state.get("interrupted", False)),
                    stopped_early=bool(state.get("stopped_early", False)),
                    resumed_from=state.get("resumed_from"), config=dict(state.get("config", {})))
-
-    def plot(self, keys: Sequence[str] = ("loss",), ax=None):
-        """Plot quantities against epoch; returns the matplotlib Figure (see ``viz.plot_history``)."""
-        from .viz import plot_history  # lazy: matplotlib is loaded only when a plot is asked for
-
-        return plot_history(self, keys=keys, ax=ax)
 
     def __repr__(self) -> str:
         last = f", last loss {self.losses[-1]:.4g}" if self.losses else ""
