@@ -310,15 +310,25 @@ class SetFeatureClustering(DeepFeatureBase):
         raw = [standardise_image(im) for im in arrays]
         self.model_ = PatchNet(raw[0].shape[0], int(max(p.max() for p in pseudo)) + 1, self.width)
         self.histories_ = []
+        after_training: dict[str, torch.Tensor] = {}
+
+        def keep_generator(epoch, model, history) -> None:
+            after_training["state"] = torch.get_rng_state()
+
         for r in range(self.rounds + 1):
             x, y = self._training_patches(raw, pseudo, rng)
             if r > 0:
+                # The fresh head starts from torch's generator where the previous round's training
+                # left it: the stream the benchmarks were measured with (the whole fit runs inside
+                # base.seeded, so the caller's generator is still restored afterwards).
+                torch.set_rng_state(after_training["state"])
                 self.model_.new_head(int(y.max()) + 1)
             steps = self.steps if r == 0 else self.refine_steps
             epochs = max(1, round(steps * self.patch_batch / len(x)))
             self.histories_.append(fit(self.model_, PatchStep(), (x, y), epochs=epochs, lr=self.lr,
                                        batch_size=min(self.patch_batch, len(x)), device=self.device,
-                                       seed=self.seed + r, progress=self.progress, drop_last=True))
+                                       seed=self.seed + r, progress=self.progress, drop_last=True,
+                                       on_epoch_end=keep_generator))
             self.model_.eval()
             pseudo = self._cluster_set([self._dense(im, self.patch_) for im in arrays], rng)
             if self.n_clusters_ <= 1:
