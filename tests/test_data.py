@@ -326,10 +326,13 @@ def test_flat_folder_has_no_labels_and_keeps_aspect(tmp_path):
     save(tmp_path / "flat" / "wide.png", np.tile(np.linspace(0, 255, 100).astype(np.uint8), (50, 1)))
     save(tmp_path / "flat" / "small.png", np.full((3, 2), 200, np.uint8))
     ds = data.load("folder:flat", root=tmp_path, size=(16, 16))
-    assert_images(ds.images, (2, 3, 16, 16))
+    assert_images(ds.images, (2, 1, 16, 16))  # every image grey: one channel
     assert ds.labels is None and ds.classes == []
     # the wide ramp is centre-cropped, not squashed: its left column is far from black
     assert 0.2 < float(ds.images[1, 0, :, 0].mean()) < 0.35
+    rgb = data.load("folder:flat", root=tmp_path, size=(16, 16), channels=3)  # the former RGB output
+    assert_images(rgb.images, (2, 3, 16, 16))
+    assert torch.equal(rgb.images[:, :1], ds.images) and torch.equal(rgb.images[:, 2], ds.images[:, 0])
 
 
 def test_folder_errors(tmp_path):

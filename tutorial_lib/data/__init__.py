@@ -7,8 +7,8 @@ and used by every notebook: 01_preprocessing and 02_feature_learning (digits, MN
 Every loader ends in one of two small containers (:mod:`.sets`):
 
 - :class:`ImageSet` for recognition: ``images`` (float N×C×H×W in [0, 1]), ``labels`` (long N or None),
-  ``classes`` and ``name``;
-- :class:`SegmentationSet` for segmentation: ``images`` and integer ``masks``.
+  ``classes``, ``name`` and ``paths`` (each image's file for the user's folders, else None);
+- :class:`SegmentationSet` for segmentation: ``images``, integer ``masks`` and ``paths``.
 
 Two entry points choose the loader from a name (:mod:`.catalog`): :func:`load` and
 :func:`load_segmentation`. :func:`dataset_table` says, without downloading anything, which datasets
@@ -22,7 +22,6 @@ Files that must be downloaded live under the data root (:func:`tutorial_lib.runt
 
 from .builtin import DOWNLOAD_TIMEOUT_S, read_idx
 from .catalog import dataset_names, dataset_status, dataset_table, load, load_segmentation
-from .folders import read_image, read_mask
 from .generated import (
     MOSAIC_DEFAULTS,
     MOSAIC_TEXTURES,
@@ -34,6 +33,7 @@ from .generated import (
     make_shape_image,
     shape_mask,
 )
+from .reading import read_image, read_mask
 from .sets import ImageSet, SegmentationSet, subset_indices
 
 __all__ = [

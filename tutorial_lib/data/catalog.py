@@ -45,9 +45,14 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None,
         label) at a random position, size (radius 25–45 % of the side), rotation and colour on a tinted
         real texture; options ``n`` (1000, classes balanced) and ``size`` (32);
         ``folder:PATH``: the user's images (PATH as given, else relative to the data root); one subfolder
-        per class gives labels and ``classes``, a flat folder gives ``labels=None``; every image is read as
-        RGB, scaled to cover ``size`` (option, default 64, int or (H, W)) and centre-cropped. Unreadable,
-        empty and non-image files are skipped with one warning each.
+        per class gives labels and ``classes``, a flat folder gives ``labels=None``; ``paths`` names each
+        image's file. Images are turned as a viewer shows them (EXIF orientation) and loaded at their own
+        size when they all share one (shrunk, aspect kept, beyond ``folders.MAX_SIDE`` = 512 pixels), else
+        scaled to cover ``size`` and centre-cropped (option, int or (H, W); default ``folders.DEFAULT_SIZE``
+        = 64; a given ``size`` always wins); one channel when every image is grey, else three (option
+        ``channels``: 1 or 3 to force). One line says what was done (option ``report``, default ``print``;
+        None keeps quiet; also kept as ``note``). Unreadable, empty and non-image files, empty class
+        folders and class folders that link back up the tree are skipped with one warning each.
     split : str
         ``"train"`` or ``"test"`` for torchvision sets; ignored by sets that have a single split
         (digits, generated sets, folders).
@@ -115,8 +120,9 @@ def load_segmentation(name: str, root: str | os.PathLike | None = None, limit: i
         3×128×128; ``masks`` 0 = background, k + 1 = shape k, ``classes`` = ["background", *SHAPE_NAMES];
         options ``n`` (16), ``size`` (128), ``objects`` ((2, 5)).
         ``segfolder:PATH``: ``PATH/images/`` and ``PATH/masks/`` with the same file stems (PATH as given,
-        else relative to the data root); images read as RGB (C = 3), masks relabelled to 0..K-1 with the
-        original values as ``classes``; option ``size`` (int or (H, W)) resizes both, else native sizes.
+        else relative to the data root; one file per stem in each, masks saved losslessly, not as JPEG);
+        images read as RGB (C = 3), masks relabelled to 0..K-1 with the original values as ``classes``,
+        ``paths`` naming each image's file; option ``size`` (int or (H, W)) resizes both, else native sizes.
     root : path, optional
         Data root for relative folder paths.
     limit : int, optional
@@ -133,13 +139,13 @@ def load_segmentation(name: str, root: str | os.PathLike | None = None, limit: i
     Raises
     ------
     FileNotFoundError, ValueError
-        Missing folders, no readable pair, an image without mask, a mask whose size differs from its image.
+        Missing folders, no readable pair, an image without mask, a mask whose size differs from its image,
+        two files with one stem (``a.png`` and ``a.jpg``), a mask saved as JPEG.
     """
     kind, _, path = name.partition(":")
     kind = kind.lower()
     if kind == "segfolder" and path:
-        images, masks, classes, title = load_segfolder(path, root, limit=limit, seed=seed, **options)
-        return segmentation_set(images, masks, classes, title)
+        return load_segfolder(path, root, limit=limit, seed=seed, **options)
     if kind in _GENERATED_SEGMENTATION:
         images, masks, classes, title = _GENERATED_SEGMENTATION[kind](seed=seed, **options)
         keep = subset_indices(len(images), limit, None, seed)

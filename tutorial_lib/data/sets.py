@@ -8,7 +8,7 @@ Taught in notebook 00_overview (what a dataset looks like here) and used by ever
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -29,15 +29,31 @@ class ImageSet:
         Class names; ``classes[k]`` names label ``k``. Empty when there are no labels.
     name : str
         Where the set came from, e.g. ``"mnist-test"``.
+    paths : list of str, or None
+        The source file of each image (absolute paths, in the order of ``images``) for sets read from the
+        user's files; None for built-in and generated sets.
+    note : str
+        How the loader built the set, in one line (folder sets: the size and channels chosen); "" otherwise.
     """
 
     images: torch.Tensor
     labels: torch.Tensor | None
     classes: list[str] = field(default_factory=list)
     name: str = ""
+    paths: list[str] | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        _check_paths(self.paths, len(self))
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def subset(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> ImageSet:
+        """The items at ``indices`` (ints, in the order given), with their labels and paths kept in step."""
+        idx = _as_index(indices)
+        return replace(self, images=_take(self.images, idx), labels=_take(self.labels, idx),
+                       classes=list(self.classes), paths=_take(self.paths, idx))
 
     def __repr__(self) -> str:
         n, c, h, w = self.images.shape
@@ -55,6 +71,9 @@ class SegmentationSet:
     masks : Tensor, shape (N, H, W), int64; or a list of N (H, W) tensors. Value k means ``classes[k]``.
     classes : list of str
     name : str
+    paths : list of str, or None
+        The source file of each image (absolute paths; its mask has the same stem under ``masks/``) for
+        ``segfolder:`` sets; None for generated sets.
 
     Iterate over pairs with ``zip(ds.images, ds.masks)``.
     """
@@ -63,9 +82,19 @@ class SegmentationSet:
     masks: torch.Tensor | list[torch.Tensor]
     classes: list[str] = field(default_factory=list)
     name: str = ""
+    paths: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        _check_paths(self.paths, len(self))
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def subset(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> SegmentationSet:
+        """The items at ``indices`` (ints, in the order given), with their masks and paths kept in step."""
+        idx = _as_index(indices)
+        return replace(self, images=_take(self.images, idx), masks=_take(self.masks, idx),
+                       classes=list(self.classes), paths=_take(self.paths, idx))
 
     def __repr__(self) -> str:
         sizes = {tuple(im.shape) for im in self.images}
@@ -73,13 +102,31 @@ class SegmentationSet:
         return f"SegmentationSet({self.name!r}: {len(self)} images of {shape}, {len(self.classes)} classes)"
 
 
+def _check_paths(paths: list[str] | None, n: int) -> None:
+    if paths is not None and len(paths) != n:
+        raise ValueError(f"paths must name one file per item: {len(paths)} paths for {n} items")
+
+
+def _as_index(indices) -> torch.Tensor:
+    """Integer indices (a list, an array or a tensor) as a 1-d int64 tensor."""
+    return torch.as_tensor(np.asarray(indices), dtype=torch.int64).reshape(-1)
+
+
+def _take(items, idx: torch.Tensor):
+    """``items`` (a tensor, a list or None) at ``idx``: a tensor stays a tensor, a list a list."""
+    if items is None:
+        return None
+    return items[idx] if isinstance(items, torch.Tensor) else [items[i] for i in idx.tolist()]
+
+
 def segmentation_set(images: list[torch.Tensor], masks: list[torch.Tensor], classes: Sequence[str],
-                     name: str) -> SegmentationSet:
+                     name: str, paths: list[str] | None = None) -> SegmentationSet:
     """A :class:`SegmentationSet` of (C, H, W) images and (H, W) masks: stacked into (N, C, H, W) and
-    (N, H, W) tensors when every image has the same size, else kept as lists."""
+    (N, H, W) tensors when every image has the same size, else kept as lists. ``paths``: one source file
+    per image, or None."""
     if len({tuple(im.shape) for im in images}) == 1:
-        return SegmentationSet(torch.stack(images), torch.stack(masks), list(classes), name)
-    return SegmentationSet(list(images), list(masks), list(classes), name)
+        return SegmentationSet(torch.stack(images), torch.stack(masks), list(classes), name, paths)
+    return SegmentationSet(list(images), list(masks), list(classes), name, paths)
 
 
 # --- subsets and conversion (shared by every loader) ---------------------------------------------
