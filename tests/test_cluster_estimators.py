@@ -1,6 +1,7 @@
 """The estimator contract of tutorial_lib.cluster: predict leaves fitted state alone, fit leaves the
 caller's random state alone, the same seed gives the same labels, every registry entry fits with the
-fast budgets of the evaluation layer, and the old names moved out of the package still resolve."""
+fast budgets of the evaluation layer, and the old names moved out of the package still resolve.
+Then bad input (8-bit pixels), collapse, divergence, and an interrupted fit resumed exactly."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 import torch
 
 from tutorial_lib import cluster
-from tutorial_lib.base import Estimator
+from tutorial_lib.base import Estimator, InputError
 from tutorial_lib.cluster import DEC, FEATURES, METHODS, SCAN, DeepClusterPipeline, KMeans
 from tutorial_lib.evaluation import clustering as evaluation
 
@@ -210,3 +211,159 @@ def test_importing_the_package_loads_no_evaluation_layer_or_widgets():
             "'tutorial_lib.widgets', 'tutorial_lib.viz', 'tutorial_lib.bench'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- bad input, collapse, interruption ---------------------------------------------------------
+
+def _trainers(images, **options):
+    """One quick call of each method that trains on images, as ``name -> callable``."""
+    from tutorial_lib.features import train_autoencoder, train_simclr
+
+    small = dict(device="cpu", progress=False, **options)
+    return {
+        "SCAN": lambda: _tiny("scan").set_params(**options).fit(images),
+        "DEC": lambda: _tiny("dec").set_params(**options).fit(images),
+        "AutoencoderFeatures": lambda: cluster.AutoencoderFeatures(
+            latent_dim=4, width=8, epochs=1, **small).fit_transform(images),
+        "train_autoencoder": lambda: train_autoencoder(images, latent_dim=4, width=8, epochs=1, **small),
+        "train_simclr": lambda: train_simclr(images, width=8, depth=2, epochs=1, batch_size=64, **small),
+    }
+
+
+@pytest.mark.parametrize("name", ["SCAN", "DEC", "AutoencoderFeatures", "train_autoencoder", "train_simclr"])
+def test_methods_that_train_on_images_refuse_8bit_values(name, digits):
+    said = r"values in \[0, 255\].*divide 8-bit images by 255.*standardized=True"
+    with pytest.raises(InputError, match=said):
+        _trainers(digits * 255)[name]()
+
+
+@pytest.mark.parametrize("name", ["SCAN", "AutoencoderFeatures", "train_simclr"])
+def test_standardized_data_is_accepted_when_said_so(name, digits):
+    z = (digits - digits.mean()) / digits.std()  # values from -0.8 to 3.1
+    with pytest.raises(InputError, match="standardized=True"):
+        _trainers(z)[name]()
+    assert _trainers(z, standardized=True)[name]() is not None
+
+
+def test_clustering_features_accepts_any_finite_values(digits):
+    labels = DeepClusterPipeline("pca", n_clusters=4, seed=0, device="cpu").fit_predict(digits * 255)
+    assert labels.shape == (len(digits),) and len(np.unique(labels)) == 4
+
+
+def test_a_collapsed_fit_warns_with_what_to_change(digits):
+    from sklearn.cluster import AgglomerativeClustering
+
+    # Single linkage on pixels: the two blank images are clusters of their own, all the digits the third.
+    images = torch.cat([digits[:60], torch.zeros(1, 1, 8, 8), torch.ones(1, 1, 8, 8)])
+    pipe = DeepClusterPipeline("pixels", clusterer=AgglomerativeClustering(3, linkage="single"), n_clusters=3)
+    said = r"put 60 of the 62 images \(97%\) in one of its 3 clusters.*outliers"
+    with pytest.warns(UserWarning, match=said):
+        pipe.fit(images)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a healthy fit says nothing
+        DeepClusterPipeline("pca", n_clusters=4, seed=0, device="cpu").fit(digits)
+
+
+@pytest.fixture(scope="module")
+def digits300():
+    from tutorial_lib.data import load
+
+    return load("digits", limit=300, seed=0).images
+
+
+def test_scan_with_a_huge_learning_rate_diverges_or_warns(digits300):
+    from tutorial_lib.train import TrainingDiverged
+
+    est = evaluation.make_estimator("scan", seed=0, device="cpu", fast=True, lr=1e6, self_label_lr=1e6)
+    try:
+        with pytest.warns(UserWarning, match=r"collapsed.*lower lr \(now 1e\+06\)"):
+            est.fit(digits300)
+    except TrainingDiverged as err:
+        assert "lower the learning rate" in str(err)
+
+
+class _InterruptAt:
+    """An augmentation that raises KeyboardInterrupt at its ``at``-th call (as Ctrl-C would there)."""
+
+    def __init__(self, augment, at: int | None = None):
+        self.augment, self.at, self.calls = augment, at, 0
+
+    @property
+    def generator(self):  # re-seeded at each step by the method, as the wrapped one is
+        return self.augment.generator
+
+    def __call__(self, x):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return self.augment(x)
+
+
+def _resumable_scan(images, augment, folder, resume=False, on_epoch_end=None):
+    return SCAN(4, n_neighbors=3, warm_steps=2, steps=8, self_label_steps=4, batch_size=64, width=8, lr=1e-2,
+                augment=augment, on_epoch_end=on_epoch_end, checkpoint_dir=folder, resume=resume, seed=0,
+                device="cpu").fit(images)
+
+
+@pytest.mark.parametrize("stage", ["scan", "self_label"])
+def test_scan_interrupted_then_resumed_gives_the_uninterrupted_labels(stage, digits, tmp_path):
+    from tutorial_lib.cluster.scan_losses import scan_augment
+    from tutorial_lib.train import TrainingInterrupted
+
+    counter, seen = _InterruptAt(scan_augment(digits)), []
+    full = _resumable_scan(digits, counter, tmp_path / "full",
+                           on_epoch_end=lambda e, m, h: seen.append(counter.calls) if e == 0 else None)
+    # Stage 3 draws two views per step, two steps per epoch: its epoch 2, second batch; or the last step.
+    at = seen[0] + 3 if stage == "scan" else counter.calls
+    with pytest.raises(TrainingInterrupted):
+        _resumable_scan(digits, _InterruptAt(scan_augment(digits), at), tmp_path / "run")
+    assert all((tmp_path / "run" / done / "last.pt").exists() for done in ("warm", "scan"))
+    resumed = _resumable_scan(digits, _InterruptAt(scan_augment(digits)), tmp_path / "run", resume=True)
+    assert len(np.unique(full.labels_)) > 1  # a fit that did not collapse: its labels say something
+    assert np.array_equal(resumed.labels_, full.labels_)
+    assert all(torch.equal(v, _weights(full)[k]) for k, v in _weights(resumed).items())
+    assert resumed.history_[stage].losses == full.history_[stage].losses
+
+
+@pytest.mark.parametrize("stage", ["autoencoder", "dec"])
+def test_dec_interrupted_then_resumed_gives_the_uninterrupted_labels(stage, digits, tmp_path, monkeypatch):
+    from tutorial_lib import features
+    from tutorial_lib.cluster import dec as dec_module
+    from tutorial_lib.train import TrainingInterrupted
+
+    module, name = (features, "reconstruction_step") if stage == "autoencoder" else (dec_module, "dec_loss")
+    real, calls = getattr(module, name), {"n": 0, "at": None}
+
+    def counted(*args):
+        calls["n"] += 1
+        if calls["n"] == calls["at"]:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(module, name, counted)
+
+    def fit(folder, resume=False):
+        return DEC(4, latent_dim=4, width=8, pretrain_epochs=3, epochs=4, batch_size=64,
+                   checkpoint_dir=folder, resume=resume, seed=0, device="cpu").fit(digits)
+
+    full = fit(tmp_path / "full")
+    calls.update(n=0, at=calls["n"] - 2)  # two batches before the end of the stage
+    with pytest.raises(TrainingInterrupted):
+        fit(tmp_path / "run")
+    calls.update(n=0, at=None)
+    resumed = fit(tmp_path / "run", resume=True)
+    assert np.array_equal(resumed.labels_, full.labels_)
+    assert all(torch.equal(v, _weights(full)[k]) for k, v in _weights(resumed).items())
+    assert resumed.history_.losses == full.history_.losses
+
+
+def test_dec_that_converged_is_loaded_on_resume_not_trained_further(digits, tmp_path):
+    def fit(resume):
+        return DEC(4, latent_dim=4, width=8, pretrain_epochs=2, epochs=20, batch_size=64, tol=0.9,
+                   checkpoint_dir=tmp_path, resume=resume, seed=0, device="cpu").fit(digits)
+
+    first = fit(resume=False)
+    assert first.history_.stopped_early and len(first.history_) < 20  # converged: StopTraining
+    again = fit(resume=True)
+    assert again.history_.losses == first.history_.losses
+    assert np.array_equal(again.labels_, first.labels_)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -11,7 +12,15 @@ import pytest
 import torch
 from torch import nn
 
-from tutorial_lib.train import History, StopTraining, TrainingDiverged, fit, load_weights
+from tutorial_lib.checkpoint import load_checkpoint
+from tutorial_lib.train import (
+    History,
+    StopTraining,
+    TrainingDiverged,
+    TrainingInterrupted,
+    fit,
+    load_weights,
+)
 
 torch.set_num_threads(1)
 
@@ -77,28 +86,130 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     assert load_weights(_model(5), tmp_path).losses == h_res.losses
 
 
-def test_keyboard_interrupt_mid_epoch_saves_and_resumes_exactly(tmp_path, capsys):
-    kwargs = dict(lr=0.05, batch_size=16, seed=7, progress=False)
-    full = _model()
-    fit(full, _noisy_step, _data(), epochs=3, **kwargs)
-
+def _interrupt_at(n_call: int, step=_noisy_step):
+    """``step``, raising KeyboardInterrupt at its ``n_call``-th call (after drawing its random numbers)."""
     calls = {"n": 0}
 
     def interrupting_step(model, batch):
         calls["n"] += 1
-        out = _noisy_step(model, batch)  # RNG consumed before the interrupt: must not leak into the resume
-        if calls["n"] == 9:  # epoch 2, batch 3 (6 batches per epoch)
+        out = step(model, batch)  # RNG consumed before the interrupt: must not leak into the resume
+        if calls["n"] == n_call:
             raise KeyboardInterrupt
         return out
 
+    return interrupting_step
+
+
+def test_keyboard_interrupt_mid_epoch_saves_raises_and_resumes_exactly(tmp_path):
+    kwargs = dict(lr=0.05, batch_size=16, seed=7, progress=False)
+    full = _model()
+    fit(full, _noisy_step, _data(), epochs=3, **kwargs)
+
     first = _model()
-    history = fit(first, interrupting_step, _data(), epochs=3, checkpoint_dir=tmp_path, **kwargs)
-    assert history.interrupted and len(history) == 1
-    assert "resume=True" in capsys.readouterr().out
+    with pytest.raises(TrainingInterrupted) as caught:  # epoch 2, batch 3 (6 batches per epoch)
+        fit(first, _interrupt_at(9), _data(), epochs=3, checkpoint_dir=tmp_path, **kwargs)
+    assert isinstance(caught.value, KeyboardInterrupt)  # whatever called fit stops too
+    assert caught.value.history.interrupted and len(caught.value.history) == 1
+    assert caught.value.checkpoint == tmp_path / "last.pt"
+    assert "resume=True" in str(caught.value) and "in epoch 2 after 2 of its batches" in str(caught.value)
+    assert load_checkpoint(tmp_path / "last.pt")["batch"] == 2
     resumed = _model(seed=42)
     h_res = fit(resumed, _noisy_step, _data(), epochs=3, checkpoint_dir=tmp_path, resume=True, **kwargs)
     assert not h_res.interrupted and len(h_res) == 3
     assert all(torch.equal(p, q) for p, q in zip(_weights(full), _weights(resumed), strict=True))
+
+
+def test_resume_on_data_of_another_size_is_refused(tmp_path):
+    fit(_model(), _noisy_step, _data(96), epochs=1, batch_size=16, checkpoint_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="written for data of 96 samples, and this data has 40") as caught:
+        fit(_model(), _noisy_step, _data(40), epochs=2, batch_size=16, checkpoint_dir=tmp_path, resume=True,
+            progress=False)
+    assert str(tmp_path / "last.pt") in str(caught.value)
+
+
+def _epoch_start_targets(x):
+    """A step on ``(images, indices)`` batches and an ``on_epoch_start`` computing its targets from the
+    weights at the start of each epoch (as DEC and SCAN's self-labelling do)."""
+    state = {}
+
+    def refresh(epoch, model):
+        with torch.no_grad():
+            state["target"] = model.eval()(x).argmax(1)
+        model.train()
+
+    def step(model, batch):
+        xb, idx = batch
+        return nn.functional.cross_entropy(model(xb + 0.05 * torch.randn_like(xb)), state["target"][idx])
+
+    return step, refresh
+
+
+def test_interrupt_with_an_epoch_start_callback_resumes_from_that_epochs_start(tmp_path):
+    x = _data()[0]
+    data = (x, torch.arange(len(x)))
+    kwargs = dict(lr=0.05, batch_size=16, seed=3, progress=False)
+    full = _model()
+    step, refresh = _epoch_start_targets(x)
+    h_full = fit(full, step, data, epochs=3, on_epoch_start=refresh, **kwargs)
+
+    first = _model()
+    step, refresh = _epoch_start_targets(x)
+    with pytest.raises(TrainingInterrupted, match="restarts epoch 2 from its start"):
+        fit(first, _interrupt_at(9, step), data, epochs=3, on_epoch_start=refresh, checkpoint_dir=tmp_path,
+            **kwargs)
+    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 1  # the end of epoch 1 is kept, not batch 3
+    resumed = _model(seed=42)
+    step, refresh = _epoch_start_targets(x)
+    h_res = fit(resumed, step, data, epochs=3, on_epoch_start=refresh, checkpoint_dir=tmp_path, resume=True,
+                **kwargs)
+    assert h_res.losses == h_full.losses
+    assert all(torch.equal(p, q) for p, q in zip(_weights(full), _weights(resumed), strict=True))
+
+
+def test_ctrl_c_at_the_end_of_an_epoch_waits_for_its_checkpoint(tmp_path):
+    kwargs = dict(lr=0.05, batch_size=16, seed=7, progress=False)
+    full = _model()
+    fit(full, _noisy_step, _data(), epochs=3, **kwargs)
+
+    def ctrl_c_in_the_callback(epoch, model, history):
+        if epoch == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # a real SIGINT, while the epoch is being recorded
+        return {"seen": epoch}
+
+    first = _model()
+    with pytest.raises(TrainingInterrupted):
+        fit(first, _noisy_step, _data(), epochs=3, checkpoint_dir=tmp_path,
+            on_epoch_end=ctrl_c_in_the_callback, **kwargs)
+    saved = load_checkpoint(tmp_path / "last.pt")
+    assert saved["epoch"] == 2 and saved["batch"] == 0  # the callback finished and the epoch was saved
+    assert [r["seen"] for r in saved["history"]["records"]] == [0, 1]
+    resumed = _model(seed=42)
+    h_res = fit(resumed, _noisy_step, _data(), epochs=3, checkpoint_dir=tmp_path, resume=True, **kwargs)
+    assert h_res["epoch"] == [1, 2, 3]
+    assert all(torch.equal(p, q) for p, q in zip(_weights(full), _weights(resumed), strict=True))
+
+
+def test_the_checkpoint_of_a_run_stopped_early_says_so(tmp_path):
+    def stop_after_two(epoch, model, history):
+        if epoch == 1:
+            raise StopTraining
+
+    history = fit(_model(), _noisy_step, _data(), epochs=5, batch_size=32, checkpoint_dir=tmp_path,
+                  progress=False, on_epoch_end=stop_after_two)
+    assert history.stopped_early and len(history) == 2
+    saved = load_checkpoint(tmp_path / "last.pt")
+    assert saved["epoch"] == 2 and saved["history"]["stopped_early"]  # methods that converge skip it
+    resumed = fit(_model(), _noisy_step, _data(), epochs=5, batch_size=32, checkpoint_dir=tmp_path,
+                  resume=True, progress=False)  # plain fit goes on, as documented
+    assert len(resumed) == 5 and not resumed.stopped_early
+
+
+def test_a_new_run_removes_the_old_checkpoint_first(tmp_path):
+    fit(_model(), _noisy_step, _data(), epochs=2, batch_size=32, checkpoint_dir=tmp_path, progress=False)
+    with pytest.raises(TrainingInterrupted, match="before a checkpoint was saved"):
+        fit(_model(), _interrupt_at(1), _data(), epochs=2, batch_size=32, checkpoint_dir=tmp_path,
+            progress=False)
+    assert not (tmp_path / "last.pt").exists()  # a later resume=True cannot pick up the older run
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
@@ -230,11 +341,8 @@ def test_fit_restores_the_callers_random_state_after_an_interrupt_or_an_error():
     first, second = _model(), _model()  # _model seeds torch: build them before taking the state
     before = _global_rng_states()
 
-    def interrupting(model, batch):
-        _noisy_step(model, batch)
-        raise KeyboardInterrupt
-
-    assert fit(first, interrupting, _data(), epochs=1, batch_size=16, progress=False).interrupted
+    with pytest.raises(TrainingInterrupted, match="give checkpoint_dir"):
+        fit(first, _interrupt_at(1), _data(), epochs=1, batch_size=16, progress=False)
     _assert_same_rng_states(before, _global_rng_states())
     with pytest.raises(TrainingDiverged):
         fit(second, lambda m, b: _noisy_step(m, b)[0] * float("nan"), _data(), epochs=1, progress=False)

@@ -64,3 +64,16 @@ def test_training_panel_single_trainer_has_no_method_and_shows_errors():
     with pytest.raises(ValueError, match="bad setting"):
         panel.train()
     assert "bad setting" in panel.status.value and not panel.button.disabled
+
+
+def test_train_view_shows_an_interrupted_run_instead_of_raising():
+    from tutorial_lib.train import History, TrainingInterrupted
+    from tutorial_lib.widgets import train_view
+
+    def stopped(images, **kwargs):
+        history = History(records=[{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.5}], interrupted=True)
+        raise TrainingInterrupted("training interrupted in epoch 3", history, None)
+
+    run = train_view(stopped, torch.zeros(4, 1, 8, 8), draw=False)
+    assert run["model"] is None
+    assert "2 epochs" in run["summary"] and "(interrupted)" in run["summary"]

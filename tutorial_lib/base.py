@@ -5,7 +5,8 @@ Taught in notebook 00 (the estimator shape) and used by every method of notebook
 * :class:`Estimator`: scikit-learn's shape. Parameters are the keyword arguments of ``__init__``,
   stored unchanged under the same names; :meth:`Estimator.get_params`, a generated ``__repr__``
   (parameters that differ from their defaults), :meth:`Estimator.fit_predict`, and
-  :meth:`Estimator._check_fitted`, which raises :class:`NotFittedError`.
+  :meth:`Estimator._check_fitted`, which raises :class:`NotFittedError`, and :meth:`Estimator.save`
+  (:func:`tutorial_lib.io.save_model`: one safetensors file, loaded by ``tutorial_lib.load_model``).
 * :func:`check_images` / :func:`check_image_list`: the one check of image batches (shape, dtype,
   finite values, and optionally the [0, 1] range), raising :class:`InputError` with what was wrong
   and what to do.
@@ -22,8 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import random
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -105,6 +108,28 @@ class Estimator:
     def _check_fitted(self, attribute: str = "labels_") -> None:
         if not hasattr(self, attribute):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(...) first")
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save this fitted estimator to one file (safetensors weights, JSON configuration, no pickle).
+
+        The same as :func:`tutorial_lib.io.save_model`; load it back with ``tutorial_lib.load_model(path)``.
+        Estimators that cannot label new images (t-SNE features, the per-image segmenters) raise
+        ``tutorial_lib.io.UnsupportedModelError`` saying why; an unfitted one raises
+        :class:`NotFittedError`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (suffix ``.safetensors`` suggested), replaced atomically.
+
+        Returns
+        -------
+        Path
+            The path written.
+        """
+        from .io import save_model
+
+        return save_model(self, path)
 
 
 # --- input checks ------------------------------------------------------------------------------

@@ -7,7 +7,10 @@ followed by the payload, which is an ordinary ``torch.save`` stream. So:
   folder, ``fsync`` it, then ``os.replace`` it over the old one (an atomic rename on POSIX and Windows);
 * a truncated or altered file is caught on load by the hash, with an error naming the file;
 * loading never runs pickled code: the payload is read with ``torch.load(weights_only=True)``, so a
-  state may hold tensors, numbers, strings, lists, tuples and dicts only (no arbitrary objects).
+  state may hold tensors, numbers, strings, lists, tuples and dicts only (no arbitrary objects); a
+  file holding anything else is refused with :class:`CheckpointError`, even when its header is valid;
+* a process killed during a save leaves a hidden ``.NAME.*.tmp`` file; the next save of that
+  checkpoint removes it.
 
 Encryption (mentioned in the design) is not implemented: keep checkpoints of private data on an
 encrypted disk instead. Notebook 02_feature_learning uses it (a training cell run twice resumes).
@@ -15,10 +18,12 @@ encrypted disk instead. Notebook 02_feature_learning uses it (a training cell ru
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,7 +35,8 @@ FORMAT_VERSION = 1
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint file is missing its header, truncated, or fails its integrity check."""
+    """A checkpoint file is missing its header, truncated, fails its integrity check, has another format
+    version, or holds objects that loading would have to run code for."""
 
 
 def _current_umask() -> int:
@@ -94,7 +100,20 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+    _remove_stale_temporaries(path)
     return path
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the ``.NAME.*.tmp`` files an earlier save of ``path`` left when its process was killed.
+
+    Ours is already renamed over ``path``; checkpoints are written by one process at a time (rank 0).
+    """
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            stale.unlink()
+        except OSError:
+            pass  # removed by someone else meanwhile, or not ours to remove: harmless either way
 
 
 def _read_verified_payload(path: Path) -> bytes:
@@ -108,9 +127,14 @@ def _read_verified_payload(path: Path) -> bytes:
         )
     try:
         header = json.loads(first_line[len(MAGIC) + 1:].decode("ascii"))
-        expected, size = header["sha256"], int(header["size"])
-    except (ValueError, KeyError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path}: damaged checkpoint header ({err}); delete the file") from err
+        expected, size, version = header["sha256"], int(header["size"]), header["format"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path}: damaged checkpoint header ({err!r}); delete the file") from err
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {version!r}; this version of tutorial_lib reads format "
+            f"{FORMAT_VERSION} only: use the tutorial_lib that wrote it, or delete it and train again"
+        )
     if len(payload) != size:
         raise CheckpointError(
             f"{path} is truncated or corrupt: {len(payload)} bytes of payload, expected {size}; "
@@ -144,19 +168,30 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
     FileNotFoundError
         If ``path`` does not exist.
     CheckpointError
-        If the file has no header, is truncated, or its hash does not match.
+        If the file has no header, another format version, is truncated, its hash does not match, or
+        it holds objects other than tensors and plain values (never unpickled).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     payload = _read_verified_payload(path)
-    return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+    try:
+        return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - whatever the unpickler refused, the answer is the same
+        # torch's own message advises weights_only=False, which would run the file's code: not ours.
+        found = re.search(r"Unsupported (global|operand)[^\n]*", str(err))
+        why = f" ({found.group(0).strip()})" if found else f" ({type(err).__name__})"
+        raise CheckpointError(
+            f"{path} holds something a checkpoint never does{why}: loading it could run code, so it was "
+            "refused. Delete it unless you wrote it yourself; checkpoints hold tensors and plain values only"
+        ) from None
 
 
 def verify_checkpoint(path: str | os.PathLike) -> bool:
-    """True if ``path`` is a complete checkpoint whose hash matches, False otherwise (never raises)."""
+    """True if ``path`` is a complete checkpoint that :func:`load_checkpoint` reads: its header, format and
+    hash are right and its payload loads weights-only. False otherwise (never raises)."""
     try:
-        _read_verified_payload(Path(path))
+        load_checkpoint(path, map_location="cpu")
     except (OSError, CheckpointError):
         return False
     return True

@@ -25,11 +25,33 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import runtime
-from .base import batched_forward, check_images, reseed_from_global, seeded
+from .base import InputError, batched_forward, check_images, reseed_from_global, seeded
 from .models import ConvAutoencoder, EncoderWithHead, ProjectionHead, build_encoder
 from .train import History, fit, unwrap
 
 # --- helpers -----------------------------------------------------------------------------------
+
+IMAGE_RANGE = (-0.5, 1.5)
+"""Values accepted by the methods that train on images (networks, views, learning rates set for [0, 1])
+unless the data is standardised on purpose: room for noise, none for 0-255 pixels."""
+
+
+def check_training_images(images, *, standardized: bool = False, min_count: int = 1,
+                          name: str = "images") -> torch.Tensor:
+    """``base.check_images`` (same ``min_count``, ``name``) for methods that train on images.
+
+    ``images`` (N, C, H, W), float in [0, 1], is returned as float32; an ``InputError`` refuses what
+    ``check_images`` does and, unless ``standardized`` (the data is standardised on purpose: any finite
+    values), values outside ``IMAGE_RANGE``, saying to divide 8-bit images by 255.
+    """
+    images = check_images(images, name=name, min_count=min_count)
+    if standardized:
+        return images
+    try:
+        return check_images(images, name=name, value_range=IMAGE_RANGE)
+    except InputError as err:  # only the range can fail now
+        raise InputError(f"{err} (or pass standardized=True if the values are standardised on "
+                         "purpose)") from None
 
 
 def _as_numpy(x) -> np.ndarray:
@@ -64,8 +86,8 @@ def train_autoencoder(images: torch.Tensor, *, latent_dim: int = 32, width: int 
                       device: str | torch.device = "auto", amp: bool = False,
                       checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
                       progress: bool = True, on_epoch_end: Callable | None = None,
-                      monitor_labels: torch.Tensor | None = None,
-                      model: ConvAutoencoder | None = None) -> tuple[ConvAutoencoder, History]:
+                      monitor_labels: torch.Tensor | None = None, model: ConvAutoencoder | None = None,
+                      standardized: bool = False) -> tuple[ConvAutoencoder, History]:
     """Train a :class:`~tutorial_lib.models.ConvAutoencoder` on ``images`` by reconstruction.
 
     Parameters
@@ -80,13 +102,22 @@ def train_autoencoder(images: torch.Tensor, *, latent_dim: int = 32, width: int 
         epoch (``history["knn_acc"]``); training never sees them.
     model : ConvAutoencoder, optional
         Continue training this model instead of building a new one.
+    standardized : bool
+        The images are standardised on purpose: accept values outside [-0.5, 1.5] (otherwise refused
+        with :class:`~tutorial_lib.base.InputError`: divide 8-bit images by 255).
 
     Returns
     -------
     (ConvAutoencoder, History)
         The trained model (in eval mode) and its per-epoch losses.
+
+    Raises
+    ------
+    tutorial_lib.train.TrainingInterrupted
+        On Ctrl-C, once the state is saved in ``checkpoint_dir``: run the call again with
+        ``resume=True`` to continue.
     """
-    images = check_images(images)
+    images = check_training_images(images, standardized=standardized)
     with seeded(seed, runtime.device(device)):  # the initial weights; fit seeds itself again
         if model is None:
             model = ConvAutoencoder(images.shape[1], tuple(images.shape[-2:]), latent_dim=latent_dim,
@@ -192,7 +223,8 @@ def train_simclr(images: torch.Tensor, *, encoder: nn.Module | str = "cnn", dept
                  weight_decay: float = 1e-6, seed: int = 0, device: str | torch.device = "auto",
                  amp: bool = False, checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
                  progress: bool = True, on_epoch_end: Callable | None = None,
-                 monitor_labels: torch.Tensor | None = None) -> tuple[EncoderWithHead, History]:
+                 monitor_labels: torch.Tensor | None = None,
+                 standardized: bool = False) -> tuple[EncoderWithHead, History]:
     """Train an encoder with SimCLR (Chen et al., 2020) on unlabelled ``images``.
 
     Parameters
@@ -214,13 +246,21 @@ def train_simclr(images: torch.Tensor, *, encoder: nn.Module | str = "cnn", dept
     monitor_labels : Tensor (N,), optional
         Hidden labels of ``images``, used ONLY to report the 5-fold kNN accuracy of the features after
         each epoch (``history["knn_acc"]``); training never sees them.
+    standardized : bool
+        The images are standardised on purpose: accept values outside [-0.5, 1.5] (otherwise refused:
+        divide 8-bit images by 255).
 
     Returns
     -------
     (EncoderWithHead, History)
         ``model.encoder`` gives the features; ``history`` has ``loss``, ``pair_acc`` and maybe ``knn_acc``.
+
+    Raises
+    ------
+    tutorial_lib.train.TrainingInterrupted
+        On Ctrl-C, once the state is saved in ``checkpoint_dir`` (run again with ``resume=True``).
     """
-    images = check_images(images)
+    images = check_training_images(images, standardized=standardized)
     with seeded(seed, runtime.device(device)):  # the initial weights; fit seeds itself again
         if isinstance(encoder, str):
             kwargs = {"depth": depth, "width": width, "activation": activation} if encoder == "cnn" else {}
@@ -446,7 +486,8 @@ def project_2d(feats, method: str = "pca", seed: int = 0) -> np.ndarray:
 
 
 __all__ = [
-    "reconstruction_step", "train_autoencoder", "reconstruct", "nt_xent_loss", "SimCLRStep",
+    "IMAGE_RANGE", "check_training_images", "reconstruction_step", "train_autoencoder", "reconstruct",
+    "nt_xent_loss", "SimCLRStep",
     "default_augment", "train_simclr", "embed", "pixels", "knn_accuracy", "linear_probe_accuracy",
     "feature_report", "format_report", "project_2d",
 ]

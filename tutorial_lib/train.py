@@ -8,8 +8,8 @@ that returns the loss (autoencoder reconstruction, SimCLR's NT-Xent, DEC's KL di
 neighbour consistency, a segmentation loss...) and :func:`fit` does the rest: device, seeded
 shuffling, mixed precision on CUDA, gradient clipping, a NaN/inf guard, a progress bar, per-epoch
 history, atomic checkpoints with exact resume, and DistributedDataParallel under ``torchrun``.
-:class:`History`, the distributed helpers and the batching live in :mod:`tutorial_lib.train_utils`
-and are re-exported here.
+:class:`History`, the exceptions, the distributed helpers and the batching live in
+:mod:`tutorial_lib.train_utils` and are re-exported here.
 
 Example
 -------
@@ -39,11 +39,16 @@ from .base import seeded
 from .checkpoint import load_checkpoint, save_checkpoint
 from .train_utils import (
     History,
+    StopTraining,
+    TrainingDiverged,
+    TrainingInterrupted,
     as_source,
     distributed_env,
+    diverged_message,
     epoch_batches,
     gather_batch,
     init_distributed,
+    interrupts_held,
     is_main_process,
     num_batches,
     rng_state,
@@ -57,14 +62,6 @@ CHECKPOINT_NAME = "last.pt"
 # there is no learning-rate schedule).
 RESUME_KEYS = ("lr", "batch_size", "optimizer", "weight_decay", "seed", "grad_clip", "scheduler",
                "world_size", "drop_last", "shuffle")
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the message says what to change."""
-
-
-class StopTraining(Exception):
-    """Raise from an ``on_epoch_end`` callback to stop training early (the epoch is kept)."""
 
 
 # --- optimiser, schedule, resume checks ---------------------------------------------------------
@@ -96,6 +93,12 @@ def _make_scheduler(optimizer, name: str | None, epochs: int):
 
 
 def _check_resume_config(saved: dict, config: dict, path: Path) -> None:
+    if saved.get("n_samples") != config.get("n_samples"):
+        raise ValueError(
+            f"resume=True but {path} was written for data of {saved.get('n_samples')} samples, and this "
+            f"data has {config.get('n_samples')}: a run cannot continue on other data. Pass the data it "
+            "was trained on, or use another checkpoint_dir (or resume=False) to start a new run."
+        )
     # More epochs are fine with a constant rate, but a schedule was laid out for the old number.
     keys = RESUME_KEYS + (("epochs",) if config.get("scheduler") is not None else ())
     changed = [f"{k}: checkpoint {saved.get(k)!r}, now {config.get(k)!r}"
@@ -105,21 +108,6 @@ def _check_resume_config(saved: dict, config: dict, path: Path) -> None:
             f"resume=True but {path} was written with other settings ({'; '.join(changed)}). "
             "Pass the same settings, or use another checkpoint_dir to start a new run."
         )
-
-
-def _diverged_message(loss: torch.Tensor, epoch: int, batch_index: int, lr: float, batch,
-                      grad_clip: float | None) -> str:
-    tensors = [batch] if isinstance(batch, torch.Tensor) else [
-        t for t in (batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (tuple, list))
-                    else []) if isinstance(t, torch.Tensor)]
-    bad_input = any(t.is_floating_point() and not torch.isfinite(t).all() for t in tensors)
-    hints = [f"lower the learning rate (e.g. lr={lr / 10:g})"]
-    if grad_clip is None:
-        hints.append("enable gradient clipping (grad_clip=1.0)")
-    hints.append("the inputs of this batch contain NaN/inf: clean the data" if bad_input
-                 else "check the inputs and the loss for log(0) or division by zero")
-    return (f"the loss became {loss.item()} at epoch {epoch + 1}, batch {batch_index + 1} (lr={lr:g}). "
-            f"Training stopped; try: {'; '.join(hints)}.")
 
 
 # --- one run: setup, resume, DDP ---------------------------------------------------------------
@@ -151,6 +139,7 @@ class _Run:
     num_workers: int
     autocast: AbstractContextManager
     ckpt_path: Path | None
+    epoch_hook: bool = False  # an on_epoch_start callback: resume only from the start of an epoch
     net: nn.Module | None = None  # the model, or its DistributedDataParallel wrapper
     start_epoch: int = 0
     skip_batches: int = 0  # batches of start_epoch trained before an interruption
@@ -188,7 +177,7 @@ def _resume(run: _Run) -> None:
         run.sched.load_state_dict(state["scheduler"])
     history = History.from_dict(state["history"])
     history.config = run.config
-    history.interrupted = False
+    history.interrupted = history.stopped_early = False  # this run goes on (resume ignores an early stop)
     history.resumed_from = state["epoch"]
     run.history = history
     run.start_epoch, run.skip_batches, run.running = state["epoch"], state["batch"], dict(state["running"])
@@ -226,17 +215,37 @@ def _save_epoch_checkpoint(run: _Run, epoch: int) -> None:
         save_checkpoint(run.ckpt_path, _snapshot(run, epoch + 1, 0, {}, rngs))
 
 
-def _save_on_interrupt(run: _Run) -> None:
-    """KeyboardInterrupt: flag the history, save where the loop stood, and say how to continue."""
+def _save_on_interrupt(run: _Run) -> TrainingInterrupted:
+    """KeyboardInterrupt: flag the history, save where the loop stood; the exception that says how to go on.
+
+    Mid-epoch, the weights after ``done`` batches are saved with the random state as it was before the
+    unfinished batch, unless an ``on_epoch_start`` callback computed something from the weights at the
+    start of the epoch (DEC's targets, SCAN's pseudo-labels): then the last end-of-epoch checkpoint is
+    kept and a resume redoes this epoch from its start, which gives the same result. At the start of an
+    epoch the end-of-epoch checkpoint is already the state to continue from.
+    """
     run.history.interrupted = True
+    where = f"in epoch {run.epoch + 1} after {run.done} of its batches"
+    saved = None
     if run.ckpt_path is not None and run.main:
-        # Mid-epoch: weights after `done` batches, and the RNG as it was before the unfinished batch.
-        # (Not collective: the other ranks are being interrupted too.)
-        rng = run.batch_rng if run.batch_rng is not None else rng_state()
-        save_checkpoint(run.ckpt_path, _snapshot(run, run.epoch, run.done, run.running, [rng]))
-    if run.main:
-        where = f" (saved to {run.ckpt_path}; call fit with resume=True to continue)" if run.ckpt_path else ""
-        print(f"Training interrupted at epoch {run.epoch + 1}, batch {run.done}{where}.")
+        if run.done > 0 and not run.epoch_hook:
+            # (Not collective: the other ranks are being interrupted too.) A second Ctrl-C waits for it.
+            rng = run.batch_rng if run.batch_rng is not None else rng_state()
+            with interrupts_held():
+                saved = save_checkpoint(run.ckpt_path, _snapshot(run, run.epoch, run.done, run.running,
+                                                                 [rng]))
+        elif run.ckpt_path.is_file():
+            saved = run.ckpt_path
+            if run.done > 0:
+                where += f" (a resume restarts epoch {run.epoch + 1} from its start)"
+    if saved is not None:
+        message = (f"training interrupted {where}; saved to {saved}: call fit with the same settings "
+                   "and resume=True to continue")
+    elif run.ckpt_path is not None:
+        message = f"training interrupted {where}, before a checkpoint was saved: nothing to resume"
+    else:
+        message = f"training interrupted {where}; nothing saved (give checkpoint_dir to be able to resume)"
+    return TrainingInterrupted(message, run.history, saved)
 
 
 def _progress_bar(run: _Run, progress: bool) -> tqdm:
@@ -259,8 +268,8 @@ def _train_batch(run: _Run, batch, epoch: int, index: int) -> torch.Tensor:
         out = run.step(run.net, batch)
     loss, metrics = (out if isinstance(out, tuple) else (out, {}))
     if not torch.isfinite(loss.detach()).all():
-        message = _diverged_message(loss.detach(), epoch, index, run.opt.param_groups[0]["lr"], batch,
-                                    run.grad_clip)
+        message = diverged_message(loss.detach(), epoch, index, run.opt.param_groups[0]["lr"], batch,
+                                   run.grad_clip)
         raise TrainingDiverged(message)
     run.opt.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
@@ -316,6 +325,8 @@ def _end_epoch(run: _Run, epoch: int, t0: float, on_epoch_end: Callable | None) 
             extra = None
         if extra:
             record.update({k: float(v) for k, v in extra.items()})
+    # Before the save: the checkpoint then says that its run was stopped early (see cluster.fit_stage).
+    run.history.stopped_early = run.history.stopped_early or stop
     if run.ckpt_path is not None:
         _save_epoch_checkpoint(run, epoch)
     return stop
@@ -323,18 +334,22 @@ def _end_epoch(run: _Run, epoch: int, t0: float, on_epoch_end: Callable | None) 
 
 def _train(run: _Run, progress: bool, on_epoch_start: Callable | None,
            on_epoch_end: Callable | None) -> History:
-    """Every remaining epoch of ``run``; a KeyboardInterrupt saves the state and ends training."""
+    """Every remaining epoch of ``run``; a KeyboardInterrupt saves the state, raises TrainingInterrupted."""
     bar = _progress_bar(run, progress)
     run.epoch, run.done, run.batch_rng = run.start_epoch, run.skip_batches, None
     try:
         for epoch in range(run.start_epoch, run.epochs):
             t0 = time.perf_counter()
             _train_epoch(run, epoch, bar, on_epoch_start)
-            if _end_epoch(run, epoch, t0, on_epoch_end):
-                run.history.stopped_early = True
+            with interrupts_held():
+                stop = _end_epoch(run, epoch, t0, on_epoch_end)
+                run.epoch, run.done, run.running = epoch + 1, 0, {}  # the checkpoint's position
+            if stop:
                 break
-    except KeyboardInterrupt:
-        _save_on_interrupt(run)
+    except KeyboardInterrupt as err:
+        if isinstance(err, TrainingInterrupted):
+            raise  # from a fit nested in a callback: already saved and explained
+        raise _save_on_interrupt(run) from None
     finally:
         bar.close()
     return run.history
@@ -387,10 +402,13 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int = 10, lr: float =
         Shuffle each epoch; drop the last incomplete batch (useful for contrastive losses).
     checkpoint_dir : path or None
         If given, ``last.pt`` there holds the full state after every epoch and on KeyboardInterrupt.
+        With ``resume=False`` a new run starts: a ``last.pt`` already there is removed first.
     resume : bool
         Continue from ``checkpoint_dir/last.pt`` if it exists (else start fresh); the result equals an
-        uninterrupted run with the same settings. ``epochs`` may be raised to train longer, unless a
-        ``scheduler`` is used (its schedule depends on the number of epochs).
+        uninterrupted run with the same settings and data (a different number of samples is refused).
+        ``epochs`` may be raised to train longer, unless a ``scheduler`` is used (its schedule depends
+        on the number of epochs). A run a callback stopped early goes on training (its checkpoint's
+        history says ``stopped_early``: methods that stop on convergence skip such a stage).
     progress : bool
         Show a tqdm progress bar (rank 0 only).
     on_epoch_start : callable ``(epoch, model) -> None`` or None
@@ -406,14 +424,19 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int = 10, lr: float =
     Returns
     -------
     History
-        Per-epoch losses and metrics; ``history.interrupted`` is True after a KeyboardInterrupt.
+        Per-epoch losses and metrics.
 
     Raises
     ------
+    TrainingInterrupted
+        On KeyboardInterrupt (Ctrl-C, Jupyter's stop button), once the state is saved when
+        ``checkpoint_dir`` is given; a subclass of KeyboardInterrupt, with the ``history`` so far and
+        the ``checkpoint`` to resume from.
     TrainingDiverged
         If a loss is NaN or infinite; the message suggests what to change.
     ValueError
-        For bad settings, or ``resume=True`` with a checkpoint written under different settings.
+        For bad settings, or ``resume=True`` with a checkpoint written under different settings or
+        for data with another number of samples.
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"need epochs >= 0 and batch_size >= 1, got {epochs=}, {batch_size=}")
@@ -442,9 +465,12 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int = 10, lr: float =
                    shuffle_seed=seed if seed is not None else 0, grad_clip=grad_clip,
                    num_workers=num_workers,
                    autocast=torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext(),
-                   ckpt_path=Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None)
+                   ckpt_path=Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None,
+                   epoch_hook=on_epoch_start is not None)
         if resume and run.ckpt_path is not None and run.ckpt_path.exists():
             _resume(run)
+        elif run.ckpt_path is not None and run.main:
+            run.ckpt_path.unlink(missing_ok=True)  # a new run: an older state must not be resumed later
         run.net = _wrap_ddp(model, dev, world)
         return _train(run, progress, on_epoch_start, on_epoch_end)
 
@@ -469,5 +495,6 @@ def load_weights(model: nn.Module, checkpoint_dir: str | os.PathLike, map_locati
     return History.from_dict(state["history"])
 
 
-__all__ = ["fit", "History", "TrainingDiverged", "StopTraining", "unwrap", "load_weights", "make_optimizer",
-           "distributed_env", "is_main_process", "rng_state", "set_rng_state", "CHECKPOINT_NAME"]
+__all__ = ["fit", "History", "TrainingDiverged", "TrainingInterrupted", "StopTraining", "unwrap",
+           "load_weights", "make_optimizer", "distributed_env", "is_main_process", "rng_state",
+           "set_rng_state", "CHECKPOINT_NAME"]

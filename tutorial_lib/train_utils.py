@@ -4,6 +4,9 @@ Taught in notebook 02_feature_learning (``train.fit``, its History, checkpoints 
 every trained method of notebooks 03_clustering_classification and 04_pixel_segmentation.
 
 * :class:`History`: one record per completed epoch (loss, metrics, learning rate, seconds).
+* How a run ends otherwise: :class:`StopTraining` (a callback stops it), :class:`TrainingDiverged`
+  (NaN or infinite loss), :class:`TrainingInterrupted` (Ctrl-C, after the state is saved), and
+  :func:`interrupts_held`, which keeps Ctrl-C from splitting the end of an epoch.
 * Distributed helpers: :func:`distributed_env` (what ``torchrun`` set), :func:`unwrap`,
   :func:`is_main_process`.
 * Batches: the data accepted by ``fit`` (a Tensor, a tuple of Tensors, a Dataset or a DataLoader)
@@ -20,8 +23,12 @@ import atexit
 import math
 import os
 import random
-from collections.abc import Iterable
+import signal
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,8 +51,8 @@ class History:
         One dict per epoch with ``epoch`` (1-based), ``loss`` (mean over the epoch's batches),
         ``lr``, ``seconds`` and any metric returned by the step or the ``on_epoch_end`` callback.
     interrupted : bool
-        True if training stopped on KeyboardInterrupt (the state was saved first when
-        ``checkpoint_dir`` was given).
+        True in the history of a run stopped by KeyboardInterrupt: the one carried by
+        :class:`TrainingInterrupted` and the one saved in its checkpoint (False again once resumed).
     stopped_early : bool
         True if a callback raised :class:`tutorial_lib.train.StopTraining`.
     resumed_from : int or None
@@ -97,6 +104,72 @@ class History:
         last = f", last loss {self.losses[-1]:.4g}" if self.losses else ""
         flags = "".join(f", {name}" for name in ("interrupted", "stopped_early") if getattr(self, name))
         return f"History({len(self)} epochs{last}{flags})"
+
+
+# --- how training ends: exceptions ---------------------------------------------------------------
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message says what to change."""
+
+
+class StopTraining(Exception):
+    """Raise from an ``on_epoch_end`` callback to stop training early (the epoch is kept)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was interrupted (Ctrl-C, Jupyter's stop button); :func:`fit` saved what it could first.
+
+    A ``KeyboardInterrupt``, so whatever called ``fit`` stops too instead of carrying on with a
+    half-trained model. ``history`` holds the completed epochs; ``checkpoint`` is the file that
+    ``fit(..., resume=True)`` continues from (None when no ``checkpoint_dir`` was given or nothing
+    was saved yet).
+    """
+
+    def __init__(self, message: str, history: History, checkpoint: Path | None):
+        super().__init__(message)
+        self.history = history
+        self.checkpoint = checkpoint
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def diverged_message(loss: torch.Tensor, epoch: int, batch_index: int, lr: float, batch,
+                     grad_clip: float | None) -> str:
+    """What :class:`TrainingDiverged` says: where the loss became ``loss``, and what to change."""
+    tensors = [batch] if isinstance(batch, torch.Tensor) else [
+        t for t in (batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (tuple, list))
+                    else []) if isinstance(t, torch.Tensor)]
+    bad_input = any(t.is_floating_point() and not torch.isfinite(t).all() for t in tensors)
+    hints = [f"lower the learning rate (e.g. lr={lr / 10:g})"]
+    if grad_clip is None:
+        hints.append("enable gradient clipping (grad_clip=1.0)")
+    hints.append("the inputs of this batch contain NaN/inf: clean the data" if bad_input
+                 else "check the inputs and the loss for log(0) or division by zero")
+    return (f"the loss became {loss.item()} at epoch {epoch + 1}, batch {batch_index + 1} (lr={lr:g}). "
+            f"Training stopped; try: {'; '.join(hints)}.")
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block is done, then deliver it.
+
+    The end of an epoch (its record, the schedule's step, the callback, the checkpoint) then happens
+    entirely or not at all, so the checkpoint always matches the history. Only in the main thread,
+    and only when Python's handler (or another callable one) is installed.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        previous(signal.SIGINT, None)  # Python's default handler raises KeyboardInterrupt here
 
 
 # --- distributed helpers -----------------------------------------------------------------------
@@ -247,5 +320,6 @@ def _as_tuple(value):
     return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-__all__ = ["History", "distributed_env", "init_distributed", "unwrap", "is_main_process", "as_source",
+__all__ = ["History", "StopTraining", "TrainingDiverged", "TrainingInterrupted", "diverged_message",
+           "interrupts_held", "distributed_env", "init_distributed", "unwrap", "is_main_process", "as_source",
            "to_device", "epoch_batches", "gather_batch", "num_batches", "rng_state", "set_rng_state"]

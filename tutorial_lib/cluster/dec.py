@@ -15,10 +15,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import runtime
-from ..base import Estimator, as_label_array, check_images, seeded
+from ..base import Estimator, as_label_array, seeded
+from ..features import check_training_images
 from ..models import AutoencoderEncoder
-from ..train import StopTraining, fit
-from ._common import check_k, epochs_for, forward_all
+from ..train import StopTraining
+from ._common import (
+    RANGE_HINT,
+    check_k,
+    epochs_for,
+    fit_stage,
+    forward_all,
+    stage_checkpoints,
+    warn_if_collapsed,
+)
 from .kmeans import KMeans, squared_distances
 from .pipeline import AutoencoderFeatures
 
@@ -137,9 +146,21 @@ class DEC(Estimator):
         Stop when the fraction of changed labels between epochs falls below this.
     autoencoder : ConvAutoencoder, optional
         A trained autoencoder to start from (step 1 is skipped); a copy is trained, not it.
+    checkpoint_dir : path, optional
+        Step 1 keeps its ``train.fit`` checkpoint in ``checkpoint_dir/autoencoder``, step 3 in
+        ``checkpoint_dir/dec``. After an interruption (``train.TrainingInterrupted``), ``fit`` again with
+        ``resume=True`` continues where it stopped, with the labels of an uninterrupted fit; with
+        ``resume=False`` the old checkpoints are removed.
+    resume : bool
+        Continue from the checkpoints in ``checkpoint_dir`` (needs the same images and settings).
+    standardized : bool
+        The images are standardised on purpose: accept values outside [-0.5, 1.5] (otherwise refused:
+        divide 8-bit images by 255).
     seed, device, progress
         The fit runs with the global generators seeded by ``seed`` (network weights, shuffling) and
         restores the caller's random state afterwards.
+
+    A fit that puts more than 90 % of the images in one cluster warns (``UserWarning``).
 
     Attributes
     ----------
@@ -155,8 +176,9 @@ class DEC(Estimator):
                  pretrain_epochs: int | None = None, pretrain_steps: int = 800, pretrain_min_epochs: int = 15,
                  pretrain_max_epochs: int = 100, epochs: int | None = None, steps: int = 500,
                  min_epochs: int = 5, max_epochs: int = 60, lr: float = 1e-4, batch_size: int = 256,
-                 alpha: float = 1.0, tol: float = 0.001, autoencoder=None, seed: int = 0,
-                 device: str = "auto", progress: bool = False):
+                 alpha: float = 1.0, tol: float = 0.001, autoencoder=None, checkpoint_dir=None,
+                 resume: bool = False, standardized: bool = False, seed: int = 0, device: str = "auto",
+                 progress: bool = False):
         self.n_clusters = n_clusters
         self.latent_dim = latent_dim
         self.width = width
@@ -173,11 +195,14 @@ class DEC(Estimator):
         self.alpha = alpha
         self.tol = tol
         self.autoencoder = autoencoder
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.standardized = standardized
         self.seed = seed
         self.device = device
         self.progress = progress
 
-    def _pretrain(self, images: torch.Tensor, dev: torch.device):
+    def _pretrain(self, images: torch.Tensor, dev: torch.device, checkpoint_dir):
         """Step 1: the autoencoder and its codes (N, latent_dim) of ``images``."""
         if self.autoencoder is not None:
             from ..features import embed
@@ -187,32 +212,46 @@ class DEC(Estimator):
         feats = AutoencoderFeatures(latent_dim=self.latent_dim, width=self.width, epochs=self.pretrain_epochs,
                                     steps=self.pretrain_steps, min_epochs=self.pretrain_min_epochs,
                                     max_epochs=self.pretrain_max_epochs, batch_size=self.batch_size,
-                                    seed=self.seed, device=dev, progress=self.progress)
+                                    checkpoint_dir=checkpoint_dir, resume=self.resume,
+                                    standardized=self.standardized, seed=self.seed, device=dev,
+                                    progress=self.progress)
         codes = feats.fit_transform(images)
         return feats.autoencoder_, feats.history_, codes
 
     def fit(self, images, y=None) -> DEC:
-        """Cluster ``images``: Tensor or array (N, C, H, W), float in [0, 1]."""
-        images = check_images(images, min_count=2)
+        """Cluster ``images``: Tensor or array (N, C, H, W), float in [0, 1].
+
+        Raises ``train.TrainingInterrupted`` on Ctrl-C (with ``checkpoint_dir``, fit again with
+        ``resume=True`` to continue) and ``train.TrainingDiverged`` on a NaN or infinite loss.
+        """
+        images = check_training_images(images, standardized=self.standardized, min_count=2)
         check_k(self.n_clusters, len(images))
         dev = runtime.device(self.device)
+        folders = stage_checkpoints(self.checkpoint_dir, ("autoencoder", "dec"), self.resume)
         with seeded(self.seed, dev):
-            ae, self.pretrain_history_, codes = self._pretrain(images, dev)
+            ae, self.pretrain_history_, codes = self._pretrain(images, dev, folders["autoencoder"])
             km = KMeans(self.n_clusters, n_init=20, seed=self.seed, device=self.device).fit(codes)
             model = DECModule(AutoencoderEncoder(ae), km.cluster_centers_, self.alpha)
-            self.history_ = self._cluster(model, images, torch.from_numpy(km.labels_), dev)
+            self.history_ = self._cluster(model, images, torch.from_numpy(km.labels_), dev, folders["dec"])
         self.autoencoder_, self.model_ = ae, model.eval()
         self.cluster_centers_ = model.centers.detach().cpu().clone()
         self.labels_ = as_label_array(forward_all(model, images, dev).argmax(1))
+        warn_if_collapsed(self.labels_, self.n_clusters, "DEC",
+                          f"a lower lr (now {self.lr:g}), a longer pretraining (pretrain_steps, now "
+                          f"{self.pretrain_steps}); {RANGE_HINT}")
         return self
 
-    def _cluster(self, model: DECModule, images: torch.Tensor, init_labels: torch.Tensor, dev):
+    def _cluster(self, model: DECModule, images: torch.Tensor, init_labels: torch.Tensor, dev,
+                 checkpoint_dir):
         """Step 3: train encoder and centres on KL(P || Q); the ``train.History`` of this phase."""
         epochs = self.epochs or epochs_for(len(images), self.batch_size, self.steps,
                                            lo=self.min_epochs, hi=self.max_epochs)
-        state = {"p": None, "labels": init_labels}
+        state = {"p": None, "labels": init_labels, "first": True}
 
         def refresh_target(epoch, net):
+            if state.pop("first", False) and epoch > 0:
+                # A resumed run: the labels the previous epoch ended with are those of the loaded weights.
+                state["labels"] = forward_all(model, images, dev).argmax(1)
             state["p"] = target_distribution(forward_all(model, images, dev)).to(dev)
 
         def step(net, batch):
@@ -227,14 +266,16 @@ class DEC(Estimator):
                 raise StopTraining
             return {"changed": changed}
 
-        return fit(model, step, (images, torch.arange(len(images))), epochs=epochs, lr=self.lr,
-                   batch_size=self.batch_size, device=dev, seed=self.seed, on_epoch_start=refresh_target,
-                   on_epoch_end=check_changes, progress=self.progress, config={"model": "DEC"})
+        return fit_stage(model, step, (images, torch.arange(len(images))), epochs=epochs, lr=self.lr,
+                         batch_size=self.batch_size, device=dev, seed=self.seed,
+                         on_epoch_start=refresh_target, on_epoch_end=check_changes, progress=self.progress,
+                         config={"model": "DEC"}, checkpoint_dir=checkpoint_dir, resume=self.resume)
 
     def predict_proba(self, images) -> torch.Tensor:
         """Soft assignments ``q`` (N, n_clusters), float32 tensor on the CPU, of images (N, C, H, W)."""
         self._check_fitted("model_")
-        return forward_all(self.model_, check_images(images), runtime.device(self.device))
+        images = check_training_images(images, standardized=self.standardized)
+        return forward_all(self.model_, images, runtime.device(self.device))
 
     def predict(self, images) -> np.ndarray:
         """Most likely cluster (N,), NumPy int64, of each image."""

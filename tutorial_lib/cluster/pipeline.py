@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from .. import runtime
-from ..base import Estimator, as_label_array, check_images, seeded
-from ._common import as_matrix, check_k, epochs_for
+from ..base import Estimator, as_label_array, seeded
+from ..features import check_training_images
+from ._common import as_matrix, check_k, epochs_for, warn_if_collapsed
 from .kmeans import KMeans
 
 
@@ -153,6 +154,12 @@ class AutoencoderFeatures(_FeatureStep):
     steps, min_epochs, max_epochs : int
         The budget when ``epochs`` is None: about ``steps`` optimisation steps, at least
         ``min_epochs`` and at most ``max_epochs`` epochs (every data set gets about the same training).
+    checkpoint_dir, resume
+        ``train.fit``'s checkpoint folder and resume flag: after an interruption
+        (``train.TrainingInterrupted``), fit again with ``resume=True`` to continue.
+    standardized : bool
+        The images are standardised on purpose: accept values outside [-0.5, 1.5] (otherwise refused:
+        divide 8-bit images by 255).
     seed, device, progress
         Seed of the network and of the shuffling (the caller's random state is restored afterwards),
         where it trains, and whether to show a progress bar.
@@ -165,7 +172,8 @@ class AutoencoderFeatures(_FeatureStep):
 
     def __init__(self, latent_dim: int = 10, width: int = 32, epochs: int | None = None, steps: int = 800,
                  min_epochs: int = 15, max_epochs: int = 100, lr: float = 2e-3, batch_size: int = 256,
-                 seed: int = 0, device: str = "auto", progress: bool = False):
+                 checkpoint_dir=None, resume: bool = False, standardized: bool = False, seed: int = 0,
+                 device: str = "auto", progress: bool = False):
         self.latent_dim = latent_dim
         self.width = width
         self.epochs = epochs
@@ -174,6 +182,9 @@ class AutoencoderFeatures(_FeatureStep):
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.standardized = standardized
         self.seed = seed
         self.device = device
         self.progress = progress
@@ -182,14 +193,15 @@ class AutoencoderFeatures(_FeatureStep):
         """Train on images (N, C, H, W), float in [0, 1]; their codes (N, latent_dim), float32, CPU."""
         from ..features import embed, train_autoencoder
 
-        images = check_images(images, min_count=2)
+        images = check_training_images(images, standardized=self.standardized, min_count=2)
         dev = runtime.device(self.device)
         epochs = self.epochs or epochs_for(len(images), self.batch_size, self.steps,
                                            lo=self.min_epochs, hi=self.max_epochs)
         with seeded(self.seed, dev):  # the network's initial weights come from the global generator
             self.autoencoder_, self.history_ = train_autoencoder(
                 images, latent_dim=self.latent_dim, width=self.width, epochs=epochs, lr=self.lr,
-                batch_size=self.batch_size, seed=self.seed, device=dev, progress=self.progress)
+                batch_size=self.batch_size, seed=self.seed, device=dev, progress=self.progress,
+                checkpoint_dir=self.checkpoint_dir, resume=self.resume, standardized=self.standardized)
         return embed(self.autoencoder_, images, device=dev)
 
     def transform(self, images) -> torch.Tensor:
@@ -197,7 +209,8 @@ class AutoencoderFeatures(_FeatureStep):
         from ..features import embed
 
         self._check_fitted("autoencoder_")
-        return embed(self.autoencoder_, check_images(images), device=runtime.device(self.device))
+        images = check_training_images(images, standardized=self.standardized)
+        return embed(self.autoencoder_, images, device=runtime.device(self.device))
 
 
 FEATURES: dict[str, type[_FeatureStep]] = {
@@ -223,9 +236,14 @@ class DeepClusterPipeline(Estimator):
         with ``n_clusters`` and ``seed``) or ``sklearn.mixture.GaussianMixture`` (given NumPy features).
     n_clusters : int
         Clusters of the default :class:`KMeans`.
+    checkpoint_dir, resume, standardized
+        Passed to a named feature step that trains (``"autoencoder"``, see :class:`AutoencoderFeatures`);
+        the other steps do not need them.
     seed, device, progress
         Passed to the named feature step and the default clusterer. The fit runs with the global
         generators seeded by ``seed`` (for clusterers that use them) and then restored.
+
+    A fit that puts more than 90 % of the images in one cluster warns (``UserWarning``).
 
     Attributes
     ----------
@@ -235,11 +253,15 @@ class DeepClusterPipeline(Estimator):
     feature_step_, clusterer_ : the fitted steps
     """
 
-    def __init__(self, features="pca", clusterer=None, n_clusters: int = 10, seed: int = 0,
-                 device: str = "auto", progress: bool = False):
+    def __init__(self, features="pca", clusterer=None, n_clusters: int = 10, checkpoint_dir=None,
+                 resume: bool = False, standardized: bool = False, seed: int = 0, device: str = "auto",
+                 progress: bool = False):
         self.features = features
         self.clusterer = clusterer
         self.n_clusters = n_clusters
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.standardized = standardized
         self.seed = seed
         self.device = device
         self.progress = progress
@@ -249,7 +271,12 @@ class DeepClusterPipeline(Estimator):
             if self.features not in FEATURES:
                 raise ValueError(f"unknown features {self.features!r}; choose one of {sorted(FEATURES)} "
                                  "or pass an object with fit_transform")
-            return FEATURES[self.features](seed=self.seed, device=self.device, progress=self.progress)
+            cls = FEATURES[self.features]
+            trains = {"checkpoint_dir": self.checkpoint_dir, "resume": self.resume,
+                      "standardized": self.standardized}
+            own = set(cls._param_names())
+            return cls(seed=self.seed, device=self.device, progress=self.progress,
+                       **{k: v for k, v in trains.items() if k in own})
         if not hasattr(self.features, "fit_transform"):
             raise ValueError("features must be a name or an object with fit_transform(images)")
         return self.features
@@ -265,6 +292,9 @@ class DeepClusterPipeline(Estimator):
             clusterer.fit(feats if isinstance(clusterer, KMeans) else feats.numpy())
         self.feature_step_, self.clusterer_, self.features_ = step, clusterer, feats
         self.labels_ = as_label_array(np.asarray(clusterer.labels_))
+        warn_if_collapsed(self.labels_, getattr(clusterer, "n_clusters", self.n_clusters),
+                          "DeepClusterPipeline", "other features (a few outlying images can take all but one "
+                          "cluster: standardise the features or remove the outliers)")
         return self
 
     def predict(self, images) -> np.ndarray:

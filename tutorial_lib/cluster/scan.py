@@ -16,15 +16,27 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import runtime
-from ..base import Estimator, as_label_array, check_images, seeded
+from ..base import Estimator, as_label_array, reseed_from_global, seeded
+from ..features import check_training_images
 from ..models import ClusteringHead, EncoderWithHead
-from ..train import History, fit
-from ._common import check_k, epochs_for, forward_all
+from ..train import History
+from ._common import (
+    RANGE_HINT,
+    check_k,
+    epochs_for,
+    fit_stage,
+    forward_all,
+    stage_checkpoints,
+    warn_if_collapsed,
+)
 from .pipeline import DeepClusterPipeline, PCAFeatures, TSNEFeatures
 from .scan_losses import ScanStep, SelfLabelStep, equipartition, mine_neighbors, scan_augment, scan_encoder
 
 INITS = ("tsne", None)
 """Accepted values of ``SCAN(init=...)``."""
+
+STAGES = ("warm", "scan", "self_label")
+"""The training stages of :meth:`SCAN.fit`, each with its checkpoint folder ``checkpoint_dir/<stage>``."""
 
 
 def stage_epochs(n: int, batch_size: int, steps: int) -> int:
@@ -91,7 +103,8 @@ def warm_start(model: nn.Module, images: torch.Tensor, n_clusters: int, augment:
     steps : int
         Optimisation steps (converted by :func:`stage_epochs`).
     fit_kwargs : dict
-        Settings for ``train.fit`` (lr, weight_decay, batch_size, device, seed, progress, grad_clip).
+        Settings for ``train.fit`` (lr, weight_decay, batch_size, device, seed, progress, grad_clip,
+        and maybe checkpoint_dir and resume).
     seed, device
         Of t-SNE and k-means.
 
@@ -109,10 +122,11 @@ def warm_start(model: nn.Module, images: torch.Tensor, n_clusters: int, augment:
 
     def step(net, batch):
         x, y = batch
+        reseed_from_global(augment)  # views from the RNG train.fit saves: a resume draws the same ones
         return F.cross_entropy(net(augment(x)), y)
 
     epochs = stage_epochs(len(keep), fit_kwargs["batch_size"], steps)
-    history = fit(model, step, (images[keep], labels[keep]), epochs=epochs, **fit_kwargs)
+    history = fit_stage(model, step, (images[keep], labels[keep]), epochs=epochs, **fit_kwargs)
     return pipe.labels_, history
 
 
@@ -141,8 +155,8 @@ def train_neighbour_consistency(model: nn.Module, images: torch.Tensor, neighbor
     train.History (``loss``, ``consistency``, ``entropy`` per epoch)
     """
     step = ScanStep(images, neighbors, augment, entropy_weight)
-    return fit(model, step, (images, torch.arange(len(images))), epochs=epochs, on_epoch_end=on_epoch_end,
-               **fit_kwargs)
+    return fit_stage(model, step, (images, torch.arange(len(images))), epochs=epochs,
+                     on_epoch_end=on_epoch_end, **fit_kwargs)
 
 
 def train_self_labelling(model: nn.Module, images: torch.Tensor, augment: Callable, n_clusters: int,
@@ -181,8 +195,8 @@ def train_self_labelling(model: nn.Module, images: torch.Tensor, augment: Callab
             state["probs"] = logits.softmax(1)
 
     step = SelfLabelStep(state, augment, threshold, n_clusters)
-    return fit(model, step, (images, torch.arange(len(images))), epochs=epochs, on_epoch_start=refresh_labels,
-               **fit_kwargs)
+    return fit_stage(model, step, (images, torch.arange(len(images))), epochs=epochs,
+                     on_epoch_start=refresh_labels, **fit_kwargs)
 
 
 class SCAN(Estimator):
@@ -228,9 +242,22 @@ class SCAN(Estimator):
         ``images -> images`` random views (default :func:`scan_augment`).
     on_epoch_end : callable, optional
         ``(epoch, model, history) -> dict | None`` after each epoch of stage 3 (``train.fit``'s hook).
+    checkpoint_dir : path, optional
+        Each training stage keeps its ``train.fit`` checkpoint in ``checkpoint_dir/<stage>``
+        (``STAGES``). After an interruption (``train.TrainingInterrupted``), ``fit`` again with
+        ``resume=True`` skips the finished stages and continues the interrupted one: the labels are
+        those of an uninterrupted fit. With ``resume=False`` the stages' old checkpoints are removed.
+    resume : bool
+        Continue from the checkpoints in ``checkpoint_dir`` (needs the same images and settings).
+    standardized : bool
+        The images are standardised on purpose: accept values outside [-0.5, 1.5], which are
+        otherwise refused (8-bit images must be divided by 255 first).
     seed, device, progress
         The fit runs with the global generators seeded by ``seed`` (network weights, shuffling,
         views) and restores the caller's random state afterwards.
+
+    A fit that puts more than 90 % of the images in one cluster warns (``UserWarning``) with what to
+    change; a NaN or infinite loss raises ``train.TrainingDiverged``.
 
     Attributes
     ----------
@@ -247,7 +274,8 @@ class SCAN(Estimator):
                  lr: float = 1e-3, self_label_lr: float = 1e-4,
                  weight_decay: float = 1e-4, batch_size: int = 256, width: int = 32,
                  encoder_depth: int | None = None, activation: str = "relu", epochs: int | None = None,
-                 augment=None, on_epoch_end: Callable | None = None, seed: int = 0, device: str = "auto",
+                 augment=None, on_epoch_end: Callable | None = None, checkpoint_dir=None,
+                 resume: bool = False, standardized: bool = False, seed: int = 0, device: str = "auto",
                  progress: bool = False):
         self.n_clusters = n_clusters
         self.n_neighbors = n_neighbors
@@ -268,22 +296,31 @@ class SCAN(Estimator):
         self.epochs = epochs
         self.augment = augment
         self.on_epoch_end = on_epoch_end
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.standardized = standardized
         self.seed = seed
         self.device = device
         self.progress = progress
 
-    def _fit_kwargs(self, dev: torch.device, lr: float | None = None) -> dict:
+    def _fit_kwargs(self, dev: torch.device, checkpoint_dir, lr: float | None = None) -> dict:
         return dict(lr=lr or self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size, device=dev,
-                    seed=self.seed, progress=self.progress, grad_clip=5.0)
+                    seed=self.seed, progress=self.progress, grad_clip=5.0,
+                    checkpoint_dir=checkpoint_dir, resume=self.resume)
 
     def fit(self, images, y=None) -> SCAN:
-        """Cluster ``images``: Tensor or array (N, C, H, W), float in [0, 1]."""
-        images = check_images(images, min_count=2)
+        """Cluster ``images``: Tensor or array (N, C, H, W), float in [0, 1].
+
+        Raises ``train.TrainingInterrupted`` on Ctrl-C (with ``checkpoint_dir``, fit again with
+        ``resume=True`` to continue) and ``train.TrainingDiverged`` on a NaN or infinite loss.
+        """
+        images = check_training_images(images, standardized=self.standardized, min_count=2)
         n = len(images)
         check_k(self.n_clusters, n)
         if self.init not in INITS:
             raise ValueError(f"init must be 'tsne' or None, got {self.init!r}")
         dev = runtime.device(self.device)
+        folders = stage_checkpoints(self.checkpoint_dir, STAGES, self.resume)
         self.history_ = {}
         with seeded(self.seed, dev):
             self.neighbors_ = mine_pca_neighbors(images, self.n_neighbors, self.seed)
@@ -294,24 +331,30 @@ class SCAN(Estimator):
             if self.init == "tsne":
                 self.init_labels_, self.history_["warm"] = warm_start(
                     model, images, self.n_clusters, self.augment or scan_augment(images, self.seed),
-                    self.warm_steps, self._fit_kwargs(dev), seed=self.seed, device=self.device)
+                    self.warm_steps, self._fit_kwargs(dev, folders["warm"]), seed=self.seed,
+                    device=self.device)
             augment = self.augment or scan_augment(images, self.seed)
             epochs = self.epochs if self.epochs is not None else stage_epochs(n, self.batch_size, self.steps)
             self.history_["scan"] = train_neighbour_consistency(
-                model, images, self.neighbors_, augment, self.entropy_weight, epochs, self._fit_kwargs(dev),
-                on_epoch_end=self.on_epoch_end)
+                model, images, self.neighbors_, augment, self.entropy_weight, epochs,
+                self._fit_kwargs(dev, folders["scan"]), on_epoch_end=self.on_epoch_end)
             self_label_epochs = stage_epochs(n, self.batch_size, self.self_label_steps)
             self.history_["self_label"] = train_self_labelling(
                 model, images, augment, self.n_clusters, self_label_epochs,
-                self._fit_kwargs(dev, self.self_label_lr), balance=self.balance, threshold=self.threshold)
+                self._fit_kwargs(dev, folders["self_label"], self.self_label_lr), balance=self.balance,
+                threshold=self.threshold)
         self.model_ = model.eval()
         self.labels_ = self.predict(images)
+        warn_if_collapsed(self.labels_, self.n_clusters, "SCAN",
+                          f"a lower lr (now {self.lr:g}) or self_label_lr (now {self.self_label_lr:g}), a "
+                          f"larger entropy_weight (now {self.entropy_weight:g}); {RANGE_HINT}")
         return self
 
     def predict_proba(self, images) -> torch.Tensor:
         """Cluster probabilities (N, n_clusters), float32 tensor on the CPU, of images (N, C, H, W)."""
         self._check_fitted("model_")
-        return forward_all(self.model_, check_images(images), runtime.device(self.device)).softmax(1)
+        images = check_training_images(images, standardized=self.standardized)
+        return forward_all(self.model_, images, runtime.device(self.device)).softmax(1)
 
     def predict(self, images) -> np.ndarray:
         """Most likely cluster (N,), NumPy int64, of each image."""

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from .. import runtime
 from ..segment import DEFAULT_METHOD, METHODS, Segmenter
 from ..segment.base import to_numpy
+from .clustering import training_params
 
 FAST_PARAMS: dict[str, dict] = {
     "otsu": {},
@@ -34,7 +35,7 @@ classic methods have no budget to shrink."""
 
 
 def make_method(name: str | None = None, seed: int = 0, device: str = "auto", progress: bool = False,
-                fast: bool = False, **params) -> Segmenter:
+                fast: bool = False, checkpoint_dir=None, resume: bool = False, **params) -> Segmenter:
     """Build a method of ``tutorial_lib.segment.METHODS`` by name with its default settings.
 
     Parameters
@@ -48,6 +49,8 @@ def make_method(name: str | None = None, seed: int = 0, device: str = "auto", pr
         The method's progress bars (training, images of a batch).
     fast : bool
         Start from :data:`FAST_PARAMS` (small training budgets) instead of the full defaults.
+    checkpoint_dir, resume
+        Passed to a method whose constructor takes them (none does yet: each trains for seconds).
     **params
         Override constructor parameters (they win over ``fast``).
 
@@ -59,12 +62,14 @@ def make_method(name: str | None = None, seed: int = 0, device: str = "auto", pr
     name = name or DEFAULT_METHOD
     if name not in METHODS:
         raise ValueError(f"unknown segmentation method {name!r}; choose one of {list(METHODS)}")
-    settings = {**(FAST_PARAMS.get(name, {}) if fast else {}), **params}
+    settings = {**(FAST_PARAMS.get(name, {}) if fast else {}),
+                **training_params(METHODS[name], checkpoint_dir, resume), **params}
     return METHODS[name](seed=seed, device=device, progress=progress, **settings)
 
 
 def evaluate(data: str, root=None, method: str | None = None, seed: int = 0, limit: int | None = None,
-             device: str = "auto", progress: bool = True, fast: bool = False) -> dict:
+             device: str = "auto", progress: bool = True, fast: bool = False, checkpoint_dir=None,
+             resume: bool = False) -> dict:
     """Segment every image of a segmentation set without labels and score it against its masks.
 
     Parameters
@@ -85,6 +90,8 @@ def evaluate(data: str, root=None, method: str | None = None, seed: int = 0, lim
     progress : bool
     fast : bool
         Small training budgets (:data:`FAST_PARAMS`).
+    checkpoint_dir, resume
+        Passed to the method if it takes them (see :func:`make_method`).
 
     Returns
     -------
@@ -97,7 +104,8 @@ def evaluate(data: str, root=None, method: str | None = None, seed: int = 0, lim
     from ..metrics import segmentation_report
 
     name = method or DEFAULT_METHOD
-    seg = make_method(name, seed=seed, device=device, progress=progress, fast=fast)
+    seg = make_method(name, seed=seed, device=device, progress=progress, fast=fast,
+                      checkpoint_dir=checkpoint_dir, resume=resume)
     ds = load_segmentation(data, root=root, limit=limit)
     images, masks = list(ds.images), [to_numpy(m) for m in ds.masks]
     started = time.perf_counter()

@@ -13,6 +13,7 @@ import ipywidgets as widgets
 import torch
 
 from .. import viz
+from ..train import TrainingInterrupted
 from .panel import RunPanel, figure_png
 
 ACTIVATION_CHOICES = ("relu", "leaky_relu", "gelu", "silu", "elu", "tanh")
@@ -55,7 +56,8 @@ def train_view(train_fn: Callable, images: torch.Tensor, *, lr: float = 1e-3, ep
     Returns
     -------
     dict
-        ``model``, ``history``, ``seconds``, ``summary`` (one line) and ``figure`` (or None).
+        ``model`` (None when training was interrupted), ``history``, ``seconds``, ``summary`` (one
+        line, saying "(interrupted)" when it was) and ``figure`` (or None).
     """
 
     def each_epoch(epoch, model, history):
@@ -63,8 +65,12 @@ def train_view(train_fn: Callable, images: torch.Tensor, *, lr: float = 1e-3, ep
             on_epoch(history)
 
     start = time.perf_counter()
-    model, history = train_fn(images, lr=lr, epochs=epochs, depth=depth, activation=activation,
-                              progress=False, on_epoch_end=each_epoch, **train_kwargs)
+    try:
+        model, history = train_fn(images, lr=lr, epochs=epochs, depth=depth, activation=activation,
+                                  progress=False, on_epoch_end=each_epoch, **train_kwargs)
+    except TrainingInterrupted as stop:
+        # Jupyter's stop button: show the epochs trained so far; there is no finished model.
+        model, history = None, stop.history
     seconds = time.perf_counter() - start
     figure = viz.plot_history(history, keys=plot_keys) if draw else None
     return {"model": model, "history": history, "seconds": seconds, "figure": figure,
