@@ -233,7 +233,7 @@ class DeepClusterPipeline(Estimator):
         SimCLR encoder wrapped by the caller. An object is fitted in place.
     clusterer : estimator, optional
         Anything with ``fit`` and ``labels_`` (and ``predict``), e.g. :class:`KMeans` (the default,
-        with ``n_clusters`` and ``seed``) or ``sklearn.mixture.GaussianMixture`` (given NumPy features).
+        with ``n_clusters`` and ``seed``) or ``sklearn.cluster.MiniBatchKMeans`` (given NumPy features).
     n_clusters : int
         Clusters of the default :class:`KMeans`.
     checkpoint_dir, resume, standardized
