@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from .evaluation.tables import markdown_table, median_over_seeds, method_names
@@ -83,6 +84,8 @@ def run_benchmark(task: str, data: str, *, root=None, seeds=(0, 1, 2), limit=Non
     table = markdown_table(rows, keys)
     first = runs[names[0]][0]
     meta = {k: first[k] for k in ("n_samples", "n_images", "n_clusters", "device") if k in first}
+    # Some methods give other numbers with another thread count (float sums in another order).
+    meta["threads"] = torch.get_num_threads()
     header = (f"# {task} on `{data}`\n\nMedian over seeds {seeds}; "
               f"{', '.join(f'{k}={v}' for k, v in meta.items())}; "
               f"total {time.time() - started:.0f} s.")
