@@ -187,3 +187,90 @@ def test_checkpoint_settings_reach_the_methods(tmp_path):
     # no segmentation method keeps checkpoints yet: they are built as before
     otsu = segmentation.make_method("otsu", checkpoint_dir=tmp_path, resume=True)
     assert repr(otsu) == repr(segmentation.make_method("otsu"))
+
+
+# --- --clusters, --out, --save-model and predict: refused before any work --------------------------
+
+@pytest.mark.parametrize("value", ["0", "-3", "two", "2.5"])
+def test_clusters_must_be_auto_or_a_whole_number(value, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["cluster", "--data", "digits", "--clusters", value])
+    assert stopped.value.code == 2
+    said = f"--clusters must be auto or a whole number of at least 1, got '{value}'"
+    assert said in capsys.readouterr().err
+
+
+def test_clusters_reaches_the_evaluation(recorded_runs):
+    assert main(["cluster", "--data", "digits", "--clusters", "AUTO"]) == 0
+    assert main(["cluster", "--data", "digits", "--clusters", "4"]) == 0
+    assert [call["n_clusters"] for call in recorded_runs] == ["auto", 4]
+
+
+@pytest.mark.parametrize("option, case, said", [
+    ("--out", "a file", "is a file; give a folder"),
+    ("--out", "below a file", "is a file, not a folder"),
+    ("--save-model", "a folder", "is a folder; give a file name"),
+])
+def test_output_places_are_checked_before_the_work(option, case, said, tmp_path, recorded_runs, capsys):
+    (tmp_path / "notes.txt").write_text("a file")
+    path = {"a file": tmp_path / "notes.txt", "below a file": tmp_path / "notes.txt" / "out",
+            "a folder": tmp_path}[case]
+    assert main(["cluster", "--data", "digits", option, str(path)]) == 2
+    assert said in capsys.readouterr().err
+    assert recorded_runs == []
+
+
+def test_a_method_that_cannot_be_saved_is_refused_before_it_trains(tmp_path, recorded_runs, capsys):
+    model = tmp_path / "tsne.safetensors"
+    assert main(["cluster", "--data", "digits", "--method", "tsne-kmeans", "--save-model", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "DeepClusterPipeline cannot be saved: t-SNE has no transform" in err and "Traceback" not in err
+    assert recorded_runs == [] and not model.exists()
+
+
+@pytest.fixture
+def saved_pca(tmp_path) -> Path:
+    """A small PCA + k-means model file, as cluster --save-model writes it."""
+    from tutorial_lib.io import save_model
+
+    model = evaluation.make_estimator("pca-kmeans", n_clusters=2, device="cpu").fit(torch.rand(20, 1, 8, 8))
+    return save_model(model, tmp_path / "pca.safetensors", extra={"image_shape": [1, 8, 8]})
+
+
+@pytest.mark.parametrize("damage, said", [
+    ("flip", "failed its integrity check (SHA-256 mismatch)"),
+    ("truncate", "is truncated"),
+    ("png", "is not a tutorial_lib model file: it is a PNG image"),
+    ("missing", "no model file at"),
+])
+def test_predict_refuses_a_bad_model_file_with_exit_2_and_writes_nothing(damage, said, saved_pca, tmp_path,
+                                                                        capsys):
+    raw = bytearray(saved_pca.read_bytes())
+    if damage == "flip":
+        raw[-3] ^= 0x01
+        saved_pca.write_bytes(bytes(raw))
+    elif damage == "truncate":
+        saved_pca.write_bytes(bytes(raw[: len(raw) // 2]))
+    elif damage == "png":
+        saved_pca.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    else:
+        saved_pca.unlink()
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(saved_pca), "--data", "digits", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert said in err and str(saved_pca) in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_predict_refuses_a_model_that_does_not_cluster_and_images_of_another_shape(saved_pca, tmp_path,
+                                                                                  monkeypatch, capsys):
+    from tutorial_lib.cluster import PCAFeatures
+    from tutorial_lib.io import save_model
+
+    features = save_model(PCAFeatures(3).fit(torch.rand(10, 1, 8, 8)), tmp_path / "pca-only.safetensors")
+    assert main(["predict", "--model", str(features), "--data", "digits", "--out", str(tmp_path / "a")]) == 2
+    assert "holds a PCAFeatures, a features model" in capsys.readouterr().err
+    bigger = ImageSet(torch.rand(12, 1, 16, 16), None)
+    monkeypatch.setattr(evaluation, "load_for_clustering", lambda *args, **kwargs: bigger)
+    assert main(["predict", "--model", str(saved_pca), "--data", "digits", "--out", str(tmp_path / "b")]) == 2
+    assert "trained on images of 1×8×8; digits gives 1×16×16" in capsys.readouterr().err

@@ -5,7 +5,10 @@ Commands
 info          versions, device and threads
 datasets      every dataset, whether it is available here, and its size
 cluster       cluster one dataset without labels and score it against the hidden labels
+              (--out DIR: assignments.csv, clusters.png, summary.json; --save-model FILE)
+predict       label new images with a saved clustering model, without training (the same --out files)
 segment       segment one image set without labels and score it against its masks
+              (folder:PATH of plain pictures; --out DIR: labels/ and overlays/ PNGs, summary.json)
 bench         every method side by side, median over seeds, tables under bench/results/
               (bench photos: the seconds a user waits per real photo)
 demo          the headless pipeline on built-in data: figures and a summary under reports/
@@ -19,7 +22,11 @@ $XDG_CACHE_HOME/tutorial_lib/checkpoints/COMMAND-DATA-METHOD-seedN[-limitL][-fas
 ~/.cache/tutorial_lib/checkpoints/... when XDG_CACHE_HOME is not set), and the same command with
 --resume finishes with the result of an uninterrupted run. Delete that folder to free the space.
 
-Exit status: 0 done, 2 bad input or a failure with its message, 130 interrupted.
+Output files (--out, --json, --save-model) are checked before any work, and a method whose model cannot
+be saved is refused before it trains.
+
+Exit status: 0 done, 2 bad input or a failure with its message (a damaged model file included), 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -36,8 +43,11 @@ from pathlib import Path
 
 DATA_HELP = {
     "cluster": "a clustering set: digits, shapes, mnist (its test split), mnist:train, fashion-mnist, "
-               "cifar10, stl10, folder:PATH (one subfolder per class)",
-    "segment": "a segmentation set: mosaic, scenes, segfolder:PATH (PATH/images and PATH/masks)",
+               "cifar10, stl10, folder:PATH (one subfolder per class, or a flat folder)",
+    "predict": "the images to label: folder:PATH (loaded at the image shape the model was trained on), or "
+               "a clustering set of that shape (digits, mnist...)",
+    "segment": "a segmentation set: mosaic, scenes, segfolder:PATH (PATH/images and PATH/masks: scored), "
+               "folder:PATH (your pictures, sub-folders too; not scored)",
     "bench": "clustering: digits, mnist, folder:PATH...; segmentation: mosaic, scenes, segfolder:PATH",
 }
 """The --data help of each command: the sets it takes."""
@@ -46,7 +56,8 @@ DATA_HELP = {
 def _print_table(rows: dict) -> None:
     width = max(len(str(k)) for k in rows)
     for key, value in rows.items():
-        print(f"{str(key):<{width}}  {value}")
+        shown = json.dumps(value, separators=(", ", ": ")) if isinstance(value, (dict, list)) else value
+        print(f"{str(key):<{width}}  {shown}")
 
 
 def _write_json(result: dict, path: str | None) -> None:
@@ -56,27 +67,45 @@ def _write_json(result: dict, path: str | None) -> None:
         print(f"wrote {path}")
 
 
+def _probe_folder(start: Path, option: str, path: str, what: str) -> None:
+    """Refuse ``path`` unless a file can be created in ``start`` or in its first ancestor that exists (a
+    probe file, removed at once)."""
+    folder = start
+    while not folder.exists():  # the folders still to create: probe the first one that exists
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{option} {path} cannot be written: {folder} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ValueError(f"{option} {path} cannot be written ({err.strerror or err}): choose {what} "
+                         "you can write to") from None
+
+
 def check_output_file(path: str | None, option: str = "--json") -> None:
     """Refuse, before any work, an output file that cannot be written: a folder, a file below a file,
     or a place where no file can be created (the probe file is removed at once)."""
     if not path:
         return
     target = Path(path).expanduser()
+    example = "model.safetensors" if option == "--save-model" else "result.json"
     if target.is_dir():
-        raise ValueError(f"{option} {path} is a folder; give a file name, e.g. {target / 'result.json'}")
-    folder = target.parent
-    while not folder.exists():  # the folders still to create: probe the first one that exists
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ValueError(f"{option} {path} cannot be written: {folder} is a file, not a folder")
+        raise ValueError(f"{option} {path} is a folder; give a file name, e.g. {target / example}")
     if target.exists() and not os.access(target, os.W_OK):
         raise ValueError(f"{option} {path} cannot be written: permission denied; choose another file")
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        raise ValueError(f"{option} {path} cannot be written ({err.strerror or err}): choose a file in a "
-                         "folder you can write to") from None
+    _probe_folder(target.parent, option, path, "a file in a folder")
+
+
+def check_output_folder(path: str | None, option: str = "--out") -> None:
+    """Refuse, before any work, an output folder that cannot be written: a file, a folder below a file, a
+    place where nothing can be created."""
+    if not path:
+        return
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{option} {path} is a file; give a folder (it is created if needed)")
+    _probe_folder(target, option, path, "a folder")
 
 
 def default_checkpoint_dir(command: str, data: str, method: str, seed: int, limit: int | None = None,
@@ -96,11 +125,18 @@ def default_checkpoint_dir(command: str, data: str, method: str, seed: int, limi
     return cache / "tutorial_lib" / "checkpoints" / name
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Check every output the command was given (--json, --out, --save-model) before any work."""
+    check_output_file(args.json)
+    check_output_folder(getattr(args, "out", None))
+    check_output_file(getattr(args, "save_model", None), "--save-model")
+
+
 def _prepare_run(args: argparse.Namespace, default_method: str) -> None:
-    """Check the output file and settle the checkpoint folder, before any work (cluster, segment)."""
+    """Check the outputs and settle the checkpoint folder, before any work (cluster, segment)."""
     from .runtime import fast_mode
 
-    check_output_file(args.json)
+    _check_outputs(args)
     if args.checkpoint_dir is None:
         method = args.method or default_method
         args.checkpoint_dir = str(default_checkpoint_dir(args.command, args.data, method, args.seed,
@@ -125,20 +161,91 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_unsavable(method: str | None) -> None:
+    """--save-model: refuse, before it trains, a method whose model cannot be saved (UnsupportedModelError,
+    with the reason)."""
+    from .evaluation.clustering import make_estimator
+    from .io_adapters import adapter_for
+
+    adapter_for(make_estimator(method, device="cpu"))
+
+
+def _model_extra(result, data: str) -> dict:
+    """What ``predict`` needs to load new images like the training ones, kept in the model file."""
+    ds = result.dataset
+    return {"image_shape": list(ds.images.shape[1:]), "channels": int(ds.images.shape[1]),
+            "classes": list(ds.classes), "method": result["method"], "data": data,
+            "n_clusters": result["n_clusters"], "n_trained": len(ds), "note": ds.note}
+
+
+def _write_clustering(args: argparse.Namespace, result) -> None:
+    """The table, --json and the --out files of a clustering (cluster, predict)."""
+    from .evaluation.outputs import write_clustering
+
+    _print_table(result)
+    _write_json(result, args.json)
+    if args.out:
+        written = write_clustering(args.out, result, result.dataset.images, result.dataset.name or args.data)
+        print(f"wrote {', '.join(str(p) for p in written)}")
+
+
 def cmd_cluster(args: argparse.Namespace) -> int:
     from .evaluation.clustering import DEFAULT_METHOD, evaluate
     from .runtime import fast_mode
 
     _prepare_run(args, DEFAULT_METHOD)
+    if args.save_model:
+        _refuse_unsavable(args.method)
     result = evaluate(args.data, root=args.root, method=args.method, seed=args.seed,
-                      limit=args.limit, device=args.device, fast=fast_mode(), progress=True,
-                      checkpoint_dir=args.checkpoint_dir, resume=args.resume)
-    _print_table(result)
-    _write_json(result, args.json)
+                      limit=args.limit, device=args.device, n_clusters=args.clusters, fast=fast_mode(),
+                      progress=True, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+                      keep=bool(args.out or args.save_model))
+    _write_clustering(args, result)
+    if args.save_model:
+        from .io import save_model
+
+        print(f"wrote {save_model(result.estimator, args.save_model, extra=_model_extra(result, args.data))}")
+    return 0
+
+
+def _load_like_training(data: str, root, limit: int | None, shape: list | None):
+    """The images ``predict`` labels: a folder loaded at the model's image shape, another set as it is
+    (it must have that shape)."""
+    from . import data as data_module
+    from .evaluation.clustering import load_for_clustering
+
+    if data.partition(":")[0].lower() == "folder" and shape:
+        ds = data_module.load(data, root=root, limit=limit, seed=0, size=(shape[1], shape[2]),
+                              channels=shape[0])
+    else:
+        ds = load_for_clustering(data, root=root, limit=limit)
+    found = list(ds.images.shape[1:])
+    if shape and found != list(shape):
+        raise ValueError(f"the model was trained on images of {'×'.join(map(str, shape))}; {data} gives "
+                         f"{'×'.join(map(str, found))}: use images of that shape (a folder: is loaded at it)")
+    return ds
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .evaluation.clustering import predict_set
+    from .io import load_model, model_info
+
+    _check_outputs(args)
+    info = model_info(args.model)  # the file checked (ModelFileError) before any image is read
+    if info["kind"] != "cluster":
+        raise ValueError(f"{args.model} holds a {info['class'].rpartition('.')[2]}, a {info['kind']} model: "
+                         "predict labels images with a clustering model (saved by cluster --save-model)")
+    extra = info["extra"]
+    ds = _load_like_training(args.data, args.root, args.limit, extra.get("image_shape"))
+    model = load_model(args.model, device=args.device)
+    result = predict_set(model, ds, args.data, method=extra.get("method"), device=args.device)
+    result["model"] = str(args.model)
+    _write_clustering(args, result)
     return 0
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
+    from .evaluation.outputs import write_segmentation
     from .evaluation.segmentation import DEFAULT_METHOD, evaluate
     from .runtime import fast_mode
 
@@ -148,6 +255,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
                       checkpoint_dir=args.checkpoint_dir, resume=args.resume)
     _print_table(result)
     _write_json(result, args.json)
+    if args.out:
+        written = write_segmentation(args.out, result)
+        print(f"wrote {written['n']} label maps to {written['labels']} and their overlays to "
+              f"{written['overlays']}")
     return 0
 
 
@@ -204,6 +315,20 @@ def _add_common(p: argparse.ArgumentParser, command: str, data_required: bool = 
     p.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, mps")
 
 
+def cluster_count(text: str):
+    """An argparse ``type`` for ``--clusters``: ``auto`` or a whole number of at least 1."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return whole_number("--clusters", 1)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"--clusters must be auto or a whole number of at least 1, got "
+                                         f"{text!r}") from None
+
+
+cluster_count.__name__ = "clusters"
+
+
 def _add_seed(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=whole_number("--seed", 0), default=0, help="seed of the method (0, 1, ...)")
 
@@ -234,6 +359,27 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--resume", action="store_true",
                        help="continue an interrupted run from its checkpoints (same options)")
         p.set_defaults(func=func)
+        if name == "cluster":
+            p.add_argument("--clusters", type=cluster_count, default=None,
+                           help="number of clusters, or auto (chosen by the silhouette of k-means on PCA "
+                                "codes, reported in the result); default: the number of class subfolders, "
+                                "else auto")
+            p.add_argument("--out", default=None, help="write assignments.csv (path, cluster, confidence"
+                           "[, true_class]), clusters.png (a gallery) and summary.json into this folder")
+            p.add_argument("--save-model", default=None, metavar="FILE",
+                           help="save the fitted model (safetensors) for predict; refused before training "
+                                "for methods that cannot label new images (tsne-kmeans)")
+        else:
+            p.add_argument("--out", default=None, help="write labels/NAME.png (label maps at each "
+                           "picture's size), overlays/NAME.png and summary.json into this folder")
+
+    p = sub.add_parser("predict", help="label new images with a saved clustering model, without training")
+    p.add_argument("--model", required=True, help="a model file written by cluster --save-model")
+    _add_common(p, "predict")
+    p.add_argument("--out", required=True, help="write assignments.csv, clusters.png and summary.json "
+                                                "into this folder")
+    p.add_argument("--json", default=None, help="also write the result to this JSON file")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("bench", help="every method side by side, median over seeds; "
                                      "'photos': seconds per real photo")
@@ -269,9 +415,11 @@ def main(argv: list[str] | None = None) -> int:
     traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    from .io import UnsupportedModelError
+
     try:
         return args.func(args)
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError, UnsupportedModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

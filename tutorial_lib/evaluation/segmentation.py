@@ -6,20 +6,31 @@ Taught in notebook 04_pixel_segmentation (the comparison tables and photo timing
 The methods (:mod:`tutorial_lib.segment`) take their training budgets as constructor parameters with
 the full defaults; the caller chooses smaller ones. ``fast=True`` here applies :data:`FAST_PARAMS`
 (what fast mode, ``TUTORIAL_FAST=1``, runs: the CLI passes ``fast=runtime.fast_mode()``).
+
+:func:`evaluate` also segments the user's plain photos (``folder:PATH``, no masks: nothing to score) and
+keeps every label map on its result (:class:`SegmentationResult`), at the size of the original picture
+through :meth:`SegmentationResult.label_map`; :mod:`tutorial_lib.evaluation.outputs` writes them as PNG
+files with overlays.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from .. import runtime
+from ..data.folders import MAX_SIDE, _resolve_folder
+from ..data.reading import read_image
 from ..segment import DEFAULT_METHOD, METHODS, Segmenter
-from ..segment.base import to_numpy
+from ..segment.base import relabel_consecutive, to_numpy
 from .clustering import training_params
 
 FAST_PARAMS: dict[str, dict] = {
@@ -67,19 +78,173 @@ def make_method(name: str | None = None, seed: int = 0, device: str = "auto", pr
     return METHODS[name](seed=seed, device=device, progress=progress, **settings)
 
 
+# --- the user's plain photos (folder:PATH) -------------------------------------------------------
+
+
+@dataclass
+class Photos:
+    """The pictures of a ``folder:PATH`` at their working size, and where each came from.
+
+    Attributes
+    ----------
+    images : list of Tensor (C, h, w), float32 in [0, 1]; C = 1 when every picture is grey, else 3
+    sizes : list of (H, W), the size of each original picture (as a viewer shows it)
+    paths : list of str, the absolute path of each picture's file
+    folder : str, the folder given (the output names are relative to it)
+    note : str, the line that says what was loaded
+    """
+
+    images: list[torch.Tensor]
+    sizes: list[tuple[int, int]]
+    paths: list[str]
+    folder: str
+    note: str
+
+
+def list_photos(folder: Path) -> list[Path]:
+    """Every file under ``folder`` and its sub-folders (hidden ones left out), sorted folder by folder; a
+    link to a folder is not followed (a warning names it: it could loop)."""
+    files = []
+    for here, subfolders, names in os.walk(folder):
+        here = Path(here)
+        for name in sorted(subfolders):
+            if (here / name).is_symlink():
+                warnings.warn(f"skipped {here / name}: a link to a folder, not followed (it could loop); "
+                              "give its target as a folder of its own", UserWarning, stacklevel=3)
+        subfolders[:] = sorted(n for n in subfolders if not n.startswith(".") and not (here / n).is_symlink())
+        files += [here / n for n in sorted(names) if not n.startswith(".")]
+    return files
+
+
+def _working_picture(pixels: np.ndarray, max_side: int) -> torch.Tensor:
+    """A picture (H, W, 3) as (C, h, w): one channel when grey, shrunk (aspect kept, antialiased) so that
+    its longer side is at most ``max_side``."""
+    from ..data.sets import resize
+
+    image = torch.from_numpy(pixels).permute(2, 0, 1)
+    if torch.equal(image[0], image[1]) and torch.equal(image[0], image[2]):
+        image = image[:1]
+    h, w = image.shape[1:]
+    if max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        image = resize(image, (max(1, round(h * scale)), max(1, round(w * scale))), "bilinear")
+    return image.contiguous()
+
+
+def load_photos(path: str, root=None, limit: int | None = None, seed: int = 0, max_side: int = MAX_SIDE,
+                report: Callable[[str], object] | None = print) -> Photos:
+    """The pictures of a folder (and its sub-folders) for segmentation, each at its own working size.
+
+    Each picture is read at full size (the EXIF orientation applied), then kept at its size or, when its
+    longer side exceeds ``max_side`` (default the data loader's :data:`tutorial_lib.data.folders.MAX_SIDE`
+    = 512 pixels), shrunk to that longer side, aspect kept: the methods work at that size and
+    :meth:`SegmentationResult.label_map` brings the labels back to the original size. Unreadable and
+    non-image files are skipped with one warning each. One line says what was loaded (``report``).
+
+    Parameters
+    ----------
+    path : str
+        The folder, as given, else relative to the data root ``root``.
+    limit, seed : keep a seeded subset of this many files before any is read.
+    max_side : int
+    report : callable, optional (default ``print``; None keeps quiet)
+
+    Returns
+    -------
+    Photos
+    """
+    from ..data.sets import subset_indices
+
+    folder = _resolve_folder(path, root)
+    if (folder / "images").is_dir() and (folder / "masks").is_dir():
+        warnings.warn(f"{folder} holds images/ and masks/: as folder: both are segmented as photos; use "
+                      f"segfolder:{path} to segment images/ and score them against masks/", UserWarning,
+                      stacklevel=2)
+    files = list_photos(folder)
+    if not files:
+        raise ValueError(f"{folder} holds no files: put the pictures to segment in it (sub-folders too)")
+    images, sizes, paths = [], [], []
+    for i in subset_indices(len(files), limit, None, seed):
+        pixels = read_image(files[i])
+        if pixels is None:
+            continue
+        sizes.append(pixels.shape[:2])
+        images.append(_working_picture(pixels, max_side))
+        paths.append(str(files[i].absolute()))
+        del pixels
+    if not images:
+        raise ValueError(f"no readable image in {folder} (every file was skipped, see the warnings)")
+    grey = all(len(im) == 1 for im in images)
+    if not grey:
+        images = [im.expand(3, -1, -1).contiguous() if len(im) == 1 else im for im in images]
+    shrunk = sum(tuple(im.shape[1:]) != tuple(size) for im, size in zip(images, sizes, strict=True))
+    note = (f"folder:{folder.name}: {len(images)} picture{'s' * (len(images) != 1)}, {shrunk} shrunk to a "
+            f"longer side of {max_side} pixels to be segmented (labels written at the original size); "
+            f"{'grey, 1 channel' if grey else 'colour, 3 channels'}")
+    if report is not None:
+        report(note)
+    return Photos(images, [(int(h), int(w)) for h, w in sizes], paths, str(folder), note)
+
+
+class SegmentationResult(dict):
+    """What :func:`evaluate` returns: the scores and settings as a dict (what the command line prints and
+    writes as JSON), and as attributes, outside the dict, every label map.
+
+    Attributes
+    ----------
+    labels : list of ndarray (h, w), int64, consecutive: the maps at the size the method worked at
+    sizes : list of (H, W): the size of each original picture
+    paths : list of str, or None: each picture's file (folder and segfolder sets), None for generated sets
+    folder : str or None: the folder the output names are relative to (``folder:`` path, ``images/`` of a
+        ``segfolder:``)
+    images : list of Tensor (C, H, W), or None: the pictures of a generated set (the others are read again
+        from ``paths`` when needed)
+    """
+
+    def __init__(self, scores: dict, labels: list, sizes: list, paths=None, folder=None, images=None):
+        super().__init__(scores)
+        self.labels, self.sizes, self.paths, self.folder, self.images = labels, sizes, paths, folder, images
+
+    def label_map(self, i: int) -> np.ndarray:
+        """The labels of picture ``i`` at its original size (nearest neighbour), consecutive ``0..K-1``,
+        (H, W) int64."""
+        from ..data.sets import resize
+
+        labels, size = self.labels[i], tuple(self.sizes[i])
+        if tuple(labels.shape) == size:
+            return labels
+        up = resize(torch.as_tensor(np.asarray(labels))[None], size, "nearest")[0]
+        return relabel_consecutive(up.long().numpy())
+
+
+def _images_and_masks(data: str, root, limit):
+    """(images, original sizes, masks or None, paths or None, folder or None) of a ``folder:`` of photos
+    or of a segmentation set."""
+    from ..data import load_segmentation
+
+    if data.partition(":")[0].lower() == "folder":
+        photos = load_photos(data.partition(":")[2], root=root, limit=limit)
+        return photos.images, photos.sizes, None, photos.paths, photos.folder
+    ds = load_segmentation(data, root=root, limit=limit)
+    images = list(ds.images)
+    folder = str(Path(ds.paths[0]).parent) if ds.paths else None
+    return images, [tuple(im.shape[1:]) for im in images], [to_numpy(m) for m in ds.masks], ds.paths, folder
+
+
 def evaluate(data: str, root=None, method: str | None = None, seed: int = 0, limit: int | None = None,
              device: str = "auto", progress: bool = True, fast: bool = False, checkpoint_dir=None,
-             resume: bool = False) -> dict:
-    """Segment every image of a segmentation set without labels and score it against its masks.
+             resume: bool = False) -> SegmentationResult:
+    """Segment every image of a set without labels and score it against its masks when it has them.
 
     Parameters
     ----------
     data : str
         A name for :func:`tutorial_lib.data.load_segmentation`: ``mosaic``, ``scenes``,
-        ``segfolder:PATH``. The set itself is always the one of data seed 0, so seeds change only
-        the method.
+        ``segfolder:PATH``; or ``folder:PATH``, the user's plain pictures, sub-folders included, each at
+        its own size or shrunk to a longer side of ``MAX_SIDE`` (see :func:`load_photos`), not scored.
+        The set itself is always the one of data seed 0, so seeds change only the method.
     root : path, optional
-        Data root for relative ``segfolder`` paths.
+        Data root for relative ``segfolder`` and ``folder`` paths.
     method : str, optional
         A key of ``METHODS`` (default ``DEFAULT_METHOD``).
     seed : int
@@ -95,29 +260,33 @@ def evaluate(data: str, root=None, method: str | None = None, seed: int = 0, lim
 
     Returns
     -------
-    dict
-        ``miou``, ``pixel_acc`` (Hungarian-matched per image, mean over images), ``covering``,
-        ``pri``, ``voi`` (region scores, mean over images), ``seconds_per_image``, ``n_images``,
-        ``mean_segments`` (segments per image), ``method``, ``device``, ``data``, ``seed``.
+    SegmentationResult
+        A dict: ``miou``, ``pixel_acc`` (Hungarian-matched per image, mean over images), ``covering``,
+        ``pri``, ``voi`` (region scores, mean over images; left out for ``folder:``, which has no masks),
+        ``seconds_per_image``, ``n_images``, ``mean_segments`` (segments per image), ``method``,
+        ``device``, ``data``, ``seed``; for ``folder:`` also ``max_side`` and ``n_shrunk`` (pictures
+        segmented at a smaller size). The label maps are attributes (see :class:`SegmentationResult`).
     """
-    from ..data import load_segmentation
     from ..metrics import segmentation_report
 
     name = method or DEFAULT_METHOD
     seg = make_method(name, seed=seed, device=device, progress=progress, fast=fast,
                       checkpoint_dir=checkpoint_dir, resume=resume)
-    ds = load_segmentation(data, root=root, limit=limit)
-    images, masks = list(ds.images), [to_numpy(m) for m in ds.masks]
+    images, sizes, masks, paths, folder = _images_and_masks(data, root, limit)
     started = time.perf_counter()
-    preds = seg.fit_predict(images)
+    preds = [np.asarray(p) for p in seg.fit_predict(images)]
     seconds = time.perf_counter() - started
-    scores = segmentation_report(preds, masks, regions=True)
-    return {
-        "miou": scores["miou"], "pixel_acc": scores["pixel_acc"], "covering": scores["covering"],
-        "pri": scores["pri"], "voi": scores["voi"], "seconds_per_image": seconds / len(images),
-        "n_images": len(images), "mean_segments": float(np.mean([int(p.max()) + 1 for p in preds])),
-        "method": name, "device": str(runtime.device(device)), "data": data, "seed": seed,
-    }
+    out = {}
+    if masks is not None:
+        scores = segmentation_report(preds, masks, regions=True)
+        out = {key: scores[key] for key in ("miou", "pixel_acc", "covering", "pri", "voi")}
+    out.update({"seconds_per_image": seconds / len(images), "n_images": len(images),
+                "mean_segments": float(np.mean([int(p.max()) + 1 for p in preds]))})
+    if masks is None:
+        out.update({"max_side": MAX_SIDE,
+                    "n_shrunk": sum(p.shape != tuple(s) for p, s in zip(preds, sizes, strict=True))})
+    out.update({"method": name, "device": str(runtime.device(device)), "data": data, "seed": seed})
+    return SegmentationResult(out, preds, sizes, paths, folder, None if paths else images)
 
 
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")

@@ -111,21 +111,24 @@ class DeepFeatureBase(Segmenter):
         self
         """
         arrays = as_images(images)
-        return self._fit_described(images, arrays, self._describe(arrays))
+        # Everything from the descriptors on draws from one seeded stream (network initialisation and
+        # train.fit use the global generators): the same seed gives the same result whatever the
+        # caller's random state, which is restored afterwards.
+        with seeded(self.seed, runtime.device(self.device)):
+            return self._fit_described(images, arrays, self._describe(arrays))
 
     def _fit_described(self, images, arrays: list[np.ndarray], descs: list[PixelDescriptors]):
-        """``fit`` once the descriptors of each image are known (the facade computes them to choose)."""
+        """``fit`` once the descriptors of each image are known (the facade computes them to choose).
+
+        Runs inside the caller's ``base.seeded`` block (:meth:`fit`, or the facade's ``fit``)."""
         self.colour_coherence_ = float(np.mean([d.coherence for d in descs]))
         rng = np.random.default_rng(self.seed)
-        # Network initialisation and train.fit draw from the global generators: seeded here (the same
-        # numbers as a fit that seeds everything first), the caller's state restored afterwards.
-        with seeded(self.seed, runtime.device(self.device)):
-            if self.texture_sigma > 0:
-                self._fit_whitening([d.texture for d in descs], rng)
-            inputs = [self._inputs(d) for d in descs]
-            pseudo = self._pseudo_labels([x.transpose(1, 2, 0) for x in inputs], rng)
-            feats = self._learn(arrays, descs, inputs, pseudo, rng)
-            results = self._each_image(self._label, len(arrays) > 1, arrays, feats)
+        if self.texture_sigma > 0:
+            self._fit_whitening([d.texture for d in descs], rng)
+        inputs = [self._inputs(d) for d in descs]
+        pseudo = self._pseudo_labels([x.transpose(1, 2, 0) for x in inputs], rng)
+        feats = self._learn(arrays, descs, inputs, pseudo, rng)
+        results = self._each_image(self._label, len(arrays) > 1, arrays, feats)
         self.n_segments_ = [k for _, k in results]
         self.labels_ = pack_maps([labels for labels, _ in results], images)
         return self

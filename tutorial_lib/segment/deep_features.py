@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import runtime
+from ..base import seeded
 from .base import Segmenter, as_images
 from .deep_base import DeepFeatureBase
 from .deep_image import ImageFeatureClustering
@@ -132,10 +134,12 @@ class DeepFeatureClustering(Segmenter):
         if self.scope not in ("auto", *SCOPES):
             raise ValueError(f"scope must be 'auto', 'set' or 'image', got {self.scope!r}")
         arrays = as_images(images)
-        # The descriptors decide the scope and are then what the variant clusters: computed once.
-        descs = [describe_pixels(im, self.texture_sigma) for im in arrays]
-        self.scope_ = choose_scope([d.coherence for d in descs]) if self.scope == "auto" else self.scope
-        self.estimator_ = self.variant(self.scope_)._fit_described(images, arrays, descs)
+        # One seeded stream from the descriptors on, as in the variants' own fit.
+        with seeded(self.seed, runtime.device(self.device)):
+            # The descriptors decide the scope and are then what the variant clusters: computed once.
+            descs = [describe_pixels(im, self.texture_sigma) for im in arrays]
+            self.scope_ = choose_scope([d.coherence for d in descs]) if self.scope == "auto" else self.scope
+            self.estimator_ = self.variant(self.scope_)._fit_described(images, arrays, descs)
         self.colour_coherence_ = self.estimator_.colour_coherence_
         self.labels_ = self.estimator_.labels_
         return self
