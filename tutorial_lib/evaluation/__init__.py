@@ -8,6 +8,8 @@ method. Methods never import this package; it imports them.
   and their timing (notebook 04).
 * :mod:`~tutorial_lib.evaluation.preprocessing`: ``compare_on_kmeans`` (notebook 01).
 * :mod:`~tutorial_lib.evaluation.tables`: medians over seeds and Markdown tables (the benchmarks).
+* :mod:`~tutorial_lib.evaluation.outputs`: the files a user keeps (assignments.csv, clusters.png,
+  summary.json, label maps and overlays).
 
 Each takes ``fast=True`` for the small training budgets the tests and fast mode use; none reads the
 environment.
