@@ -177,9 +177,15 @@ def test_ctrl_c_at_the_end_of_an_epoch_waits_for_its_checkpoint(tmp_path):
         return {"seen": epoch}
 
     first = _model()
-    with pytest.raises(TrainingInterrupted):
-        fit(first, _noisy_step, _data(), epochs=3, checkpoint_dir=tmp_path,
-            on_epoch_end=ctrl_c_in_the_callback, **kwargs)
+    # A shell that starts jobs in the background (nohup, CI runners) ignores SIGINT for them: put
+    # Python's own handler back for this test, as an interactive session has it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(TrainingInterrupted):
+            fit(first, _noisy_step, _data(), epochs=3, checkpoint_dir=tmp_path,
+                on_epoch_end=ctrl_c_in_the_callback, **kwargs)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     saved = load_checkpoint(tmp_path / "last.pt")
     assert saved["epoch"] == 2 and saved["batch"] == 0  # the callback finished and the epoch was saved
     assert [r["seen"] for r in saved["history"]["records"]] == [0, 1]
