@@ -50,7 +50,7 @@ test: lint unit nbtest
 # Re-run every notebook at default settings and store its outputs in place.
 notebooks: setup
 	for nb in notebooks/[0-9]*.ipynb; do \
-		$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		TUTORIAL_STATIC_PROGRESS=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 			--ExecutePreprocessor.timeout=1800 \
 			--ExecutePreprocessor.store_widget_state=False "$$nb" || exit 1; \
 	done

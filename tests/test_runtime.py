@@ -59,3 +59,16 @@ def test_cli_info_prints_versions_and_device(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "torch" in out and "device" in out and "torch threads" in out
+
+
+def test_stored_progress_bars_print_one_final_line(monkeypatch, capsys):
+    from tutorial_lib.runtime import STATIC_PROGRESS_ENV, progress_bar
+
+    monkeypatch.setenv(STATIC_PROGRESS_ENV, "1")
+    for _ in progress_bar(range(4), desc="work", leave=False):
+        pass
+    bar = progress_bar(total=3, desc="quiet", disable=True)
+    bar.update(3)
+    bar.close()
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("work: 100%") and "4/4" in lines[0]

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from .evaluation.tables import markdown_table, median_over_seeds, method_names
+from .runtime import progress_bar as tqdm
 
 TASK_METRICS = {
     "clustering": ("acc", "nmi", "ari", "seconds"),

@@ -8,6 +8,7 @@ benchmarks, tests) pass budgets to the estimators.
 
 from __future__ import annotations
 
+import io
 import os
 import random
 from pathlib import Path
@@ -15,9 +16,11 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from tqdm.std import tqdm as tqdm_std
 
 FAST_ENV = "TUTORIAL_FAST"
 DATA_ENV = "TUTORIAL_DATA_DIR"
+STATIC_PROGRESS_ENV = "TUTORIAL_STATIC_PROGRESS"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -28,6 +31,42 @@ def fast_mode() -> bool:
     it never changes which code runs.
     """
     return os.environ.get(FAST_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class _FinalLine(tqdm_std):
+    """A text bar that draws nothing while it runs and one line, its final state, when it closes."""
+
+    def __init__(self, iterable=None, **kwargs):
+        kwargs.update(file=io.StringIO(), mininterval=float("inf"), leave=True, ascii=False)
+        super().__init__(iterable, **kwargs)
+
+    def close(self) -> None:
+        shown = self.disable or getattr(self, "_final_shown", False)
+        super().close()
+        if not shown:
+            self._final_shown = True
+            print(str(self), flush=True)
+
+
+def progress_bar(iterable=None, **kwargs):
+    """A tqdm progress bar: a live widget in a notebook, text in a terminal.
+
+    When notebooks are executed to store their outputs (``make notebooks`` sets
+    ``TUTORIAL_STATIC_PROGRESS=1``), a widget bar would be stored at 0% (its state is not saved), so
+    the bar is one line of text instead, printed when it closes: a static viewer shows where it
+    finished. Only what is displayed changes, never a result.
+
+    Parameters
+    ----------
+    iterable : iterable, optional
+    **kwargs
+        Passed to ``tqdm`` (``desc``, ``total``, ``leave``, ``disable``...).
+    """
+    if os.environ.get(STATIC_PROGRESS_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+        return _FinalLine(iterable, **kwargs)
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kwargs)
 
 
 def pick(default, fast):

@@ -32,11 +32,11 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import runtime
 from .base import seeded
 from .checkpoint import load_checkpoint, save_checkpoint
+from .runtime import progress_bar as tqdm
 from .train_utils import (
     History,
     StopTraining,

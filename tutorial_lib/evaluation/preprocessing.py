@@ -88,10 +88,10 @@ def compare_on_kmeans(images: torch.Tensor, labels, preprocessing: dict[str, Cal
     and ``seconds`` (preprocessing plus all runs).
     """
     from threadpoolctl import threadpool_limits
-    from tqdm.auto import tqdm
 
     from ..cluster import KMeans
     from ..metrics import clustering_scores
+    from ..runtime import progress_bar as tqdm
 
     checked = check_images(images)
     images = images if isinstance(images, torch.Tensor) else checked  # a tensor keeps its dtype

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .. import runtime
 from ..data.folders import MAX_SIDE, _resolve_folder
 from ..data.reading import read_image
+from ..runtime import progress_bar as tqdm
 from ..segment import DEFAULT_METHOD, METHODS, Segmenter
 from ..segment.base import relabel_consecutive, to_numpy
 from .clustering import training_params

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..base import Estimator, InputError
+from ..runtime import progress_bar as tqdm
 
 MIN_SIDE = 4
 """Images smaller than this (height or width, in pixels) are refused with a clear error."""
