@@ -59,6 +59,28 @@ def _fsync_directory(folder: Path) -> None:
         os.close(fd)
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, ``fsync`` it, then
+    ``os.replace`` it over ``path`` (atomic on POSIX and Windows). The temporary file is removed on any
+    error, Ctrl-C included; the folder is created if needed; the file gets the permissions a plain
+    ``open()`` would give it. Training checkpoints and saved models (:mod:`tutorial_lib.io`) both use it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
+        os.chmod(tmp_name, 0o666 & ~_current_umask())
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        # Also on KeyboardInterrupt: never leave a half-written temporary file behind.
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically, with a SHA-256 integrity hash.
 
@@ -79,27 +101,12 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict, got {type(state).__name__}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save(state, buffer)
     payload = buffer.getvalue()
     header = json.dumps({"format": FORMAT_VERSION, "sha256": hashlib.sha256(payload).hexdigest(),
                          "size": len(payload)})
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
-        os.chmod(tmp_name, 0o666 & ~_current_umask())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(MAGIC + b" " + header.encode("ascii") + b"\n")
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        # Also on KeyboardInterrupt: never leave a half-written temporary file behind.
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
+    write_atomically(path, MAGIC + b" " + header.encode("ascii") + b"\n" + payload)
     _remove_stale_temporaries(path)
     return path
 

@@ -63,10 +63,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from .checkpoint import write_atomically
 
 FORMAT = "tutorial_lib.model"
 """The ``format`` entry of a model file's metadata."""
@@ -181,28 +182,6 @@ def content_hash(metadata: dict[str, str], tensors: dict[str, torch.Tensor]) -> 
         digest.update(f"{name}:{t.dtype}:{list(t.shape)}\0".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, ``fsync`` it, then
-    ``os.replace`` it over ``path`` (atomic on POSIX and Windows); the temporary file is removed on any
-    error, Ctrl-C included. The folder is created if needed; the file gets the permissions a plain
-    ``open()`` would give it."""
-    from .checkpoint import _current_umask, _fsync_directory
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp_name, 0o666 & ~_current_umask())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
 
 
 # --- loading -------------------------------------------------------------------------------------
