@@ -157,7 +157,7 @@ def test_dec_does_not_train_the_autoencoder_it_is_given(digits):
 
 
 def test_registry_is_plain_and_every_entry_fits_with_fast_budgets(digits):
-    assert list(METHODS) == ["kmeans", "pca-kmeans", "tsne-kmeans", "dec", "scan"]
+    assert list(METHODS) == ["kmeans", "pca-kmeans", "umap-kmeans", "n2d", "tsne-kmeans", "dec", "scan"]
     assert cluster.DEFAULT_METHOD == "scan" and cluster.DEFAULT_N_CLUSTERS == 10
     assert all(isinstance(v, (type, partial)) for v in METHODS.values())
     assert set(evaluation.FAST_PARAMS) == set(METHODS)

@@ -438,8 +438,8 @@ def test_old_public_names_are_still_exported():
              "load_segmentation",
              "dataset_names", "dataset_status", "dataset_table"]
     assert not [n for n in names if not hasattr(data, n)]
-    assert data.dataset_names() == ["digits", "mnist", "fashion-mnist", "cifar10", "stl10", "shapes",
-                                    "folder:PATH"]
+    assert data.dataset_names() == ["digits", "mnist", "fashion-mnist", "cifar10", "stl10",
+                                    "mnist-imbalanced", "coil20", "shapes", "folder:PATH"]
 
 
 def test_module_docstrings_name_their_notebooks():

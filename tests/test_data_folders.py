@@ -318,3 +318,29 @@ def test_two_images_with_one_stem_are_refused_naming_both(tmp_path):
     save(folder / "masks" / "a.tif", np.zeros((32, 32), np.uint8))  # two masks for one image
     with pytest.raises(ValueError, match=r"(?s)masks.*a\.png and a\.tif"):
         data.load_segmentation(f"segfolder:{folder}")
+
+
+def test_write_folder_round_trip(tmp_path):
+    """A set written by data.write_folder loads back with the same shape, labels (by class folder) and
+    pixels (to 1/255), grey as one channel."""
+    from tutorial_lib import data
+
+    ds = data.load("digits", limit=40, seed=0)
+    paths = data.write_folder(ds, tmp_path / "digits")
+    assert len(paths) == 40 and all(p.parent.name in ds.classes for p in paths)
+    back = data.load(f"folder:{tmp_path / 'digits'}", report=None)
+    assert back.images.shape == ds.images.shape
+    order = [back.paths.index(str(p.resolve())) for p in paths]
+    assert [back.classes[int(back.labels[j])] for j in order] == [ds.classes[int(c)] for c in ds.labels]
+    assert torch.allclose(back.images[order], ds.images, atol=1 / 255 + 1e-6)
+
+
+def test_write_folder_flat_and_refuses_two_channels(tmp_path):
+    from tutorial_lib import data
+    from tutorial_lib.data.sets import ImageSet
+
+    ds = data.load("digits", limit=12, seed=0)
+    paths = data.write_folder(ImageSet(ds.images, None), tmp_path / "flat")
+    assert {p.parent for p in paths} == {tmp_path / "flat"}
+    with pytest.raises(ValueError, match="1 or 3"):
+        data.write_folder(ImageSet(torch.zeros(2, 2, 4, 4), None), tmp_path / "bad")

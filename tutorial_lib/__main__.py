@@ -10,7 +10,8 @@ predict       label new images with a saved clustering model, without training (
 segment       segment one image set without labels and score it against its masks
               (folder:PATH of plain pictures; --out DIR: labels/ and overlays/ PNGs, summary.json)
 bench         every method side by side, median over seeds, tables under bench/results/
-              (bench photos: the seconds a user waits per real photo)
+              (bench photos: the seconds a user waits per real photo; bench generalisation: every
+              clustering method on digits, mnist, mnist-imbalanced and coil20, with mean ranks)
 demo          the headless pipeline on built-in data: figures and a summary under reports/
 
 Each command runs what a notebook teaches (cluster: notebook 03, segment: notebook 04) through the
@@ -42,13 +43,15 @@ import tempfile
 from pathlib import Path
 
 DATA_HELP = {
-    "cluster": "a clustering set: digits, shapes, mnist (its test split), mnist:train, fashion-mnist, "
-               "cifar10, stl10, folder:PATH (one subfolder per class, or a flat folder)",
+    "cluster": "a clustering set: digits, shapes, mnist (its test split), mnist:train, mnist-imbalanced, "
+               "coil20, fashion-mnist, cifar10, stl10, folder:PATH (one subfolder per class, or a flat "
+               "folder)",
     "predict": "the images to label: folder:PATH (loaded at the image shape the model was trained on), or "
                "a clustering set of that shape (digits, mnist...)",
     "segment": "a segmentation set: mosaic, scenes, segfolder:PATH (PATH/images and PATH/masks: scored), "
                "folder:PATH (your pictures, sub-folders too; not scored)",
-    "bench": "clustering: digits, mnist, folder:PATH...; segmentation: mosaic, scenes, segfolder:PATH",
+    "bench": "clustering: digits, mnist, folder:PATH...; segmentation: mosaic, scenes, segfolder:PATH, "
+             "bsds500:val (the region benchmark: covering, PRI, VOI at ODS and OIS)",
 }
 """The --data help of each command: the sets it takes."""
 
@@ -263,16 +266,33 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import PHOTO_METHODS, run_benchmark, run_photo_timings
+    from .bench import (
+        GENERALISATION_SETS,
+        PHOTO_METHODS,
+        is_region_set,
+        run_benchmark,
+        run_generalisation,
+        run_photo_timings,
+    )
     from .runtime import fast_mode
 
-    if args.task == "photos":
+    if args.sets is not None and args.task != "generalisation":
+        raise ValueError(f"--sets is for bench generalisation; bench {args.task} takes --data NAME")
+    if args.task == "generalisation":
+        if args.data is not None:
+            raise ValueError("bench generalisation runs on several sets: give them with --sets, not --data")
+        table = run_generalisation(args.sets or GENERALISATION_SETS, args.methods,
+                                   seeds=range(args.seeds or 3), limit=args.limit, root=args.root,
+                                   out_dir=args.out, device=args.device, fast=fast_mode())
+    elif args.task == "photos":
         table = run_photo_timings(methods=args.methods or PHOTO_METHODS, out_dir=args.out,
                                   device=args.device)
     elif args.data is None:
         raise ValueError(f"bench {args.task} needs --data NAME (e.g. digits, mosaic, segfolder:PATH)")
     else:
-        seeds = list(range(args.seeds))
+        # the region benchmark sweeps every method's scale: one seed by default (the classic methods are
+        # deterministic); the other tables take the median of three
+        seeds = list(range(args.seeds or (1 if is_region_set(args.data) else 3)))
         table = run_benchmark(args.task, args.data, root=args.root, seeds=seeds, limit=args.limit,
                               out_dir=args.out, methods=args.methods, device=args.device,
                               fast=fast_mode())
@@ -368,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "[, true_class]), clusters.png (a gallery) and summary.json into this folder")
             p.add_argument("--save-model", default=None, metavar="FILE",
                            help="save the fitted model (safetensors) for predict; refused before training "
-                                "for methods that cannot label new images (tsne-kmeans)")
+                                "for methods whose model cannot be kept in a file (tsne-kmeans, umap-kmeans, "
+                                "n2d)")
         else:
             p.add_argument("--out", default=None, help="write labels/NAME.png (label maps at each "
                            "picture's size), overlays/NAME.png and summary.json into this folder")
@@ -382,11 +403,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("bench", help="every method side by side, median over seeds; "
-                                     "'photos': seconds per real photo")
-    p.add_argument("task", choices=["clustering", "segmentation", "photos"])
+                                     "'photos': seconds per real photo; 'generalisation': every clustering "
+                                     "method on every development set")
+    p.add_argument("task", choices=["clustering", "segmentation", "photos", "generalisation"])
     _add_common(p, "bench", data_required=False)
-    p.add_argument("--seeds", type=whole_number("--seeds", 1), default=3, help="number of seeds (0, 1, ...)")
+    p.add_argument("--seeds", type=whole_number("--seeds", 1), default=None,
+                   help="number of seeds (0, 1, ...; default 3, and 1 for the region benchmark on bsds500)")
     p.add_argument("--methods", nargs="*", default=None, help="only these methods")
+    p.add_argument("--sets", nargs="+", default=None,
+                   help="generalisation only: these clustering sets (default: digits mnist mnist-imbalanced "
+                        "coil20)")
     p.add_argument("--out", default="bench/results", help="folder for the Markdown and JSON tables")
     p.set_defaults(func=cmd_bench)
 

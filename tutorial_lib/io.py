@@ -21,7 +21,8 @@ passed as ``clusterer``); :class:`~tutorial_lib.cluster.DEC`; :class:`~tutorial_
 :class:`~tutorial_lib.segment.DeepFeatureClustering` fitted in set scope; and the feature steps
 ``PixelFeatures``, ``PCAFeatures`` and ``AutoencoderFeatures`` on their own. The methods that cannot
 label new images refuse with :class:`UnsupportedModelError`, saying why and what to do instead:
-t-SNE features (t-SNE has no ``transform``: it places only the images it was fitted on), the Kanezaki
+t-SNE features (t-SNE has no ``transform``: it places only the images it was fitted on), the UMAP
+baselines (``UMAPPipeline``, ``UMAPFeatures``: UMAP's state cannot be stored without pickle), the Kanezaki
 method and the classic segmenters (each image is fitted on its own), ``ImageFeatureClustering`` and
 ``DeepFeatureClustering`` in image scope (k-means per image). An estimator not fitted yet raises
 :class:`~tutorial_lib.base.NotFittedError`.

@@ -35,6 +35,7 @@ from .cluster.pipeline import (
     TSNEFeatures,
 )
 from .cluster.scan import SCAN, build_scan_model
+from .cluster.umap import UMAPFeatures, UMAPPipeline
 from .io import ModelFileError, UnsupportedModelError
 from .models import ACTIVATIONS, AutoencoderEncoder, ConvAutoencoder, ConvEncoder, make_activation
 from .segment.classic import ColourKMeans, Felzenszwalb, OtsuThreshold, SlicKMeans
@@ -331,6 +332,12 @@ TSNE_REASON = ("t-SNE has no transform: it places only the images it was fitted 
                "or fit t-SNE on the old and new images together")
 
 
+UMAP_REASON = ("UMAP's fitted state (its neighbour graph, search index and the training data it places new "
+               "images against) cannot be written without pickle, which model files never hold. predict "
+               "works on new images in the same session; to keep a model in a file, save a pipeline on 'pca' "
+               "or 'autoencoder' features (or DEC, SCAN) instead")
+
+
 def _pipeline_refuse(est: DeepClusterPipeline) -> str | None:
     step = vars(est).get("feature_step_", est.features)
     if isinstance(step, TSNEFeatures) or (isinstance(step, str) and step == "tsne"):
@@ -470,6 +477,8 @@ _EACH_IMAGE = ("it segments each image on its own and keeps nothing that could l
 
 REFUSED: dict[type, str] = {
     TSNEFeatures: TSNE_REASON,
+    UMAPFeatures: UMAP_REASON,
+    UMAPPipeline: UMAP_REASON,
     DifferentiableFeatureClustering: ("the Kanezaki method trains a new network on each image, fitted on "
                                       "that image alone, so no model labels new images: call "
                                       "fit_predict(new_images) instead"),

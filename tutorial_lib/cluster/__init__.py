@@ -9,6 +9,9 @@ state in attributes ending with ``_``; a fit leaves the caller's random state un
   k-means++ seeding, best of ``n_init`` runs).
 * :mod:`~tutorial_lib.cluster.pipeline`: :class:`DeepClusterPipeline`, features (pixels, PCA, t-SNE,
   autoencoder codes, or any object with ``fit_transform``) followed by a clusterer; the baselines.
+* :mod:`~tutorial_lib.cluster.umap`: :class:`UMAPPipeline`, the UMAP baselines: UMAP + k-means on pixels
+  (``umap-kmeans``) and N2D (``n2d``: autoencoder codes, UMAP, a Gaussian mixture), with their parts
+  :class:`UMAPFeatures` and :class:`GaussianMixtureClusterer`.
 * :mod:`~tutorial_lib.cluster.dec`: :class:`DEC`, Deep Embedded Clustering (Xie et al., 2016).
 * :mod:`~tutorial_lib.cluster.scan`: :class:`SCAN`, the deep method (after Van Gansbeke et al.,
   2020), with its parts (losses, CNN, views) in :mod:`~tutorial_lib.cluster.scan_losses`.
@@ -52,10 +55,13 @@ from .scan_losses import (
     scan_loss,
     self_label_loss,
 )
+from .umap import GaussianMixtureClusterer, UMAPFeatures, UMAPPipeline
 
 METHODS: dict[str, type | partial] = {
     "kmeans": partial(DeepClusterPipeline, "pixels"),
     "pca-kmeans": partial(DeepClusterPipeline, "pca"),
+    "umap-kmeans": partial(UMAPPipeline, "pixels", "kmeans", n_neighbors=30),
+    "n2d": partial(UMAPPipeline, "autoencoder", "gmm"),
     "tsne-kmeans": partial(DeepClusterPipeline, "tsne"),
     "dec": DEC,
     "scan": SCAN,
@@ -94,9 +100,10 @@ def __getattr__(name: str):
 
 __all__ = [
     "AutoencoderFeatures", "DEC", "DECModule", "DEFAULT_METHOD", "DEFAULT_N_CLUSTERS", "DeepClusterPipeline",
-    "FEATURES", "KMeans", "METHODS", "PCAFeatures", "PixelFeatures", "SCAN", "ScanStep", "SelfLabelStep",
+    "FEATURES", "GaussianMixtureClusterer", "KMeans", "METHODS", "PCAFeatures", "PixelFeatures", "SCAN",
+    "ScanStep", "SelfLabelStep",
     "TSNEFeatures", "build_scan_model", "dec_loss", "equipartition", "kmeans_plusplus", "lloyd",
     "mine_neighbors", "mine_pca_neighbors", "reseed_from_global", "scan_augment", "scan_encoder", "scan_loss",
     "self_label_loss", "soft_assignment", "squared_distances", "target_distribution",
-    "train_neighbour_consistency", "train_self_labelling", "warm_start",
+    "train_neighbour_consistency", "train_self_labelling", "UMAPFeatures", "UMAPPipeline", "warm_start",
 ]

@@ -32,6 +32,7 @@ from ._common import (
 from .pipeline import DeepClusterPipeline, PCAFeatures, TSNEFeatures
 from .scan_losses import ScanStep, SelfLabelStep, equipartition, mine_neighbors, scan_augment, scan_encoder
 
+SIZES = ("equal", "estimated")
 INITS = ("tsne", None)
 """Accepted values of ``SCAN(init=...)``."""
 
@@ -85,8 +86,8 @@ def _out_dim(encoder: nn.Module, image_shape) -> int:
 
 
 def warm_start(model: nn.Module, images: torch.Tensor, n_clusters: int, augment: Callable, steps: int,
-               fit_kwargs: dict, seed: int = 0,
-               device: str | torch.device = "auto") -> tuple[np.ndarray, History]:
+               fit_kwargs: dict, seed: int = 0, device: str | torch.device = "auto",
+               sizes: str = "equal") -> tuple[np.ndarray, History]:
     """Stage 2: train ``model`` (in place) to predict a t-SNE + k-means partition on its clearest half.
 
     k-means on a t-SNE map of the pixels gives a first partition; the network learns it on the half
@@ -107,6 +108,10 @@ def warm_start(model: nn.Module, images: torch.Tensor, n_clusters: int, augment:
         and maybe checkpoint_dir and resume).
     seed, device
         Of t-SNE and k-means.
+    sizes : {"equal", "estimated"}
+        "estimated": the k-means partition is refined by a Gaussian mixture on the map, started from
+        it (:func:`mixture_partition`): k-means prefers clusters of equal sizes and splits a large
+        class, a mixture learns each cluster's weight and spread.
 
     Returns
     -------
@@ -114,8 +119,12 @@ def warm_start(model: nn.Module, images: torch.Tensor, n_clusters: int, augment:
     """
     pipe = DeepClusterPipeline(TSNEFeatures(seed=seed), n_clusters=n_clusters, seed=seed,
                                device=device).fit(images)
-    labels = torch.from_numpy(pipe.labels_)
-    dist = pipe.clusterer_.transform(pipe.features_).gather(1, labels[:, None])[:, 0]
+    if sizes == "estimated":
+        partition, dist = mixture_partition(pipe.features_, pipe.labels_, n_clusters, seed)
+        labels = torch.from_numpy(partition)
+    else:
+        labels = torch.from_numpy(pipe.labels_)
+        dist = pipe.clusterer_.transform(pipe.features_).gather(1, labels[:, None])[:, 0]
     keep = torch.cat([idx[dist[idx].argsort()[: max(1, (len(idx) + 1) // 2)]]
                       for idx in (torch.nonzero(labels == c)[:, 0] for c in range(n_clusters))
                       if len(idx)])
@@ -127,12 +136,52 @@ def warm_start(model: nn.Module, images: torch.Tensor, n_clusters: int, augment:
 
     epochs = stage_epochs(len(keep), fit_kwargs["batch_size"], steps)
     history = fit_stage(model, step, (images[keep], labels[keep]), epochs=epochs, **fit_kwargs)
-    return pipe.labels_, history
+    return labels.numpy(), history
+
+
+def mixture_partition(features: torch.Tensor, labels: np.ndarray, n_clusters: int,
+                      seed: int = 0) -> tuple[np.ndarray, torch.Tensor]:
+    """A Gaussian mixture (full covariances) fitted to ``features`` from the partition ``labels``.
+
+    Component k starts at cluster k's mean, share and covariance, so it keeps cluster k's number; EM then
+    moves the boundaries to where the densities cross, and the weights to the sizes the data has.
+
+    Parameters
+    ----------
+    features : Tensor, shape (N, D), D small (a t-SNE map)
+    labels : ndarray, shape (N,), int64, a partition into ``n_clusters``
+    n_clusters : int
+    seed : int
+
+    Returns
+    -------
+    (partition, distance) : the mixture's most likely component (N,) NumPy int64, and each point's
+    Mahalanobis distance to that component's mean (N,) Tensor (small: typical of the cluster).
+    """
+    from sklearn.mixture import GaussianMixture
+
+    x = features.double().cpu().numpy()
+    present = [c for c in range(n_clusters) if (labels == c).sum() > x.shape[1]]
+    if len(present) < n_clusters:  # a cluster too small for a covariance: keep the k-means partition
+        centres = np.stack([x[labels == c].mean(0) if (labels == c).any() else x.mean(0)
+                            for c in range(n_clusters)])
+        return labels, torch.from_numpy(np.linalg.norm(x - centres[labels], axis=1))
+    weights = np.bincount(labels, minlength=n_clusters) / len(labels)
+    means = np.stack([x[labels == c].mean(0) for c in range(n_clusters)])
+    precisions = np.stack([np.linalg.inv(np.cov(x[labels == c].T) + 1e-6 * np.eye(x.shape[1]))
+                           for c in range(n_clusters)])
+    gm = GaussianMixture(n_clusters, covariance_type="full", weights_init=weights, means_init=means,
+                         precisions_init=precisions, random_state=seed, max_iter=200).fit(x)
+    partition = gm.predict(x).astype(np.int64)
+    diff = x - gm.means_[partition]
+    maha = np.einsum("ni,nij,nj->n", diff, gm.precisions_[partition], diff)
+    return partition, torch.from_numpy(np.sqrt(np.maximum(maha, 0.0)))
 
 
 def train_neighbour_consistency(model: nn.Module, images: torch.Tensor, neighbors: torch.Tensor,
                                 augment: Callable, entropy_weight: float, epochs: int, fit_kwargs: dict,
-                                on_epoch_end: Callable | None = None) -> History:
+                                on_epoch_end: Callable | None = None,
+                                prior: torch.Tensor | None = None) -> History:
     """Stage 3: minimise :func:`scan_loss` on augmented anchors and augmented neighbours (in place).
 
     Neighbours must share a cluster; the entropy term keeps every cluster in use.
@@ -149,19 +198,21 @@ def train_neighbour_consistency(model: nn.Module, images: torch.Tensor, neighbor
         Settings for ``train.fit``.
     on_epoch_end : callable, optional
         ``train.fit``'s hook ``(epoch, model, history) -> dict | None``.
+    prior : Tensor, shape (K,), optional
+        Expected cluster shares for the entropy term (see :func:`scan_loss`); None: equal shares.
 
     Returns
     -------
     train.History (``loss``, ``consistency``, ``entropy`` per epoch)
     """
-    step = ScanStep(images, neighbors, augment, entropy_weight)
+    step = ScanStep(images, neighbors, augment, entropy_weight, prior)
     return fit_stage(model, step, (images, torch.arange(len(images))), epochs=epochs,
                      on_epoch_end=on_epoch_end, **fit_kwargs)
 
 
 def train_self_labelling(model: nn.Module, images: torch.Tensor, augment: Callable, n_clusters: int,
                          epochs: int, fit_kwargs: dict, balance: bool = True,
-                         threshold: float = 0.99) -> History:
+                         threshold: float = 0.99, prior: torch.Tensor | None = None) -> History:
     """Stage 4: the model's own predictions on the clean images are the targets of augmented views.
 
     Before each epoch the predictions are refreshed; with ``balance`` they are rebalanced so every
@@ -179,6 +230,8 @@ def train_self_labelling(model: nn.Module, images: torch.Tensor, augment: Callab
         Settings for ``train.fit`` (its ``device`` is where the predictions are computed).
     balance : bool
     threshold : float
+    prior : Tensor, shape (K,), optional
+        With ``balance``, the shares the targets are rebalanced to (None: equal shares).
 
     Returns
     -------
@@ -190,7 +243,7 @@ def train_self_labelling(model: nn.Module, images: torch.Tensor, augment: Callab
     def refresh_labels(epoch, net):
         logits = forward_all(model, images, dev)
         if balance:
-            state["targets"] = equipartition(logits).argmax(1)
+            state["targets"] = equipartition(logits, prior=prior).argmax(1)
         else:
             state["probs"] = logits.softmax(1)
 
@@ -231,6 +284,12 @@ class SCAN(Estimator):
         3 merges a writing style of a few dozen images into another digit (open-loop 9s into the 4s
         or 7s); the balanced targets send it back (seed 0: 0.961 -> 0.974; MNIST-test 0.975 -> 0.977).
         Turn it off for sets whose classes have very different sizes.
+    sizes : {"equal", "estimated"}
+        The cluster shares that the warm start, the entropy term and the balanced targets aim at.
+        "equal": every cluster ``1 / K`` (SCAN's assumption; right for MNIST). "estimated": the shares
+        of a Gaussian mixture on the warm start's t-SNE map (:func:`mixture_partition`, needs
+        ``init="tsne"``), kept as ``prior_``: the entropy term becomes a KL divergence to them and the
+        targets are rebalanced to them, for sets whose classes have unequal sizes.
     threshold : float
         Confidence needed to become a pseudo-label when ``balance=False``.
     lr, self_label_lr, weight_decay, batch_size : training settings (Adam)
@@ -263,6 +322,7 @@ class SCAN(Estimator):
     ----------
     neighbors_ : Tensor, shape (N, n_neighbors), int64
     init_labels_ : ndarray, shape (N,), int64, or None: the warm-start partition
+    prior_ : Tensor, shape (n_clusters,), or None: the estimated cluster shares (``sizes="estimated"``)
     model_ : EncoderWithHead (encoder + ``ClusteringHead``)
     labels_ : ndarray, shape (N,), int64
     history_ : dict of train.History: ``"warm"`` (with ``init="tsne"``), ``"scan"``, ``"self_label"``
@@ -270,7 +330,8 @@ class SCAN(Estimator):
 
     def __init__(self, n_clusters: int = 10, n_neighbors: int = 10, entropy_weight: float = 5.0,
                  init: str | None = "tsne", warm_steps: int = 60, steps: int = 600,
-                 self_label_steps: int = 200, balance: bool = True, threshold: float = 0.99,
+                 self_label_steps: int = 200, balance: bool = True, sizes: str = "equal",
+                 threshold: float = 0.99,
                  lr: float = 1e-3, self_label_lr: float = 1e-4,
                  weight_decay: float = 1e-4, batch_size: int = 256, width: int = 32,
                  encoder_depth: int | None = None, activation: str = "relu", epochs: int | None = None,
@@ -285,6 +346,7 @@ class SCAN(Estimator):
         self.steps = steps
         self.self_label_steps = self_label_steps
         self.balance = balance
+        self.sizes = sizes
         self.threshold = threshold
         self.lr = lr
         self.self_label_lr = self_label_lr
@@ -319,6 +381,9 @@ class SCAN(Estimator):
         check_k(self.n_clusters, n)
         if self.init not in INITS:
             raise ValueError(f"init must be 'tsne' or None, got {self.init!r}")
+        if self.sizes not in SIZES or (self.sizes == "estimated" and self.init != "tsne"):
+            raise ValueError(f"sizes must be one of {', '.join(SIZES)} ('estimated' needs init='tsne'), "
+                             f"got {self.sizes!r} with init={self.init!r}")
         dev = runtime.device(self.device)
         folders = stage_checkpoints(self.checkpoint_dir, STAGES, self.resume)
         self.history_ = {}
@@ -332,17 +397,21 @@ class SCAN(Estimator):
                 self.init_labels_, self.history_["warm"] = warm_start(
                     model, images, self.n_clusters, self.augment or scan_augment(images, self.seed),
                     self.warm_steps, self._fit_kwargs(dev, folders["warm"]), seed=self.seed,
-                    device=self.device)
+                    device=self.device, sizes=self.sizes)
+            self.prior_ = None
+            if self.sizes == "estimated":
+                counts = np.bincount(self.init_labels_, minlength=self.n_clusters) + 1.0
+                self.prior_ = torch.from_numpy(counts / counts.sum()).float()
             augment = self.augment or scan_augment(images, self.seed)
             epochs = self.epochs if self.epochs is not None else stage_epochs(n, self.batch_size, self.steps)
             self.history_["scan"] = train_neighbour_consistency(
                 model, images, self.neighbors_, augment, self.entropy_weight, epochs,
-                self._fit_kwargs(dev, folders["scan"]), on_epoch_end=self.on_epoch_end)
+                self._fit_kwargs(dev, folders["scan"]), on_epoch_end=self.on_epoch_end, prior=self.prior_)
             self_label_epochs = stage_epochs(n, self.batch_size, self.self_label_steps)
             self.history_["self_label"] = train_self_labelling(
                 model, images, augment, self.n_clusters, self_label_epochs,
                 self._fit_kwargs(dev, folders["self_label"], self.self_label_lr), balance=self.balance,
-                threshold=self.threshold)
+                threshold=self.threshold, prior=self.prior_)
         self.model_ = model.eval()
         self.labels_ = self.predict(images)
         warn_if_collapsed(self.labels_, self.n_clusters, "SCAN",

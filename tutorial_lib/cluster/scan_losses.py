@@ -49,8 +49,8 @@ def mine_neighbors(features, n_neighbors: int = 5, batch_size: int = 2048) -> to
     return torch.cat(out)
 
 
-def scan_loss(anchor_logits: torch.Tensor, neighbor_logits: torch.Tensor,
-              entropy_weight: float = 5.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def scan_loss(anchor_logits: torch.Tensor, neighbor_logits: torch.Tensor, entropy_weight: float = 5.0,
+              prior: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """SCAN's clustering loss: neighbours should agree, and every cluster should be used.
 
     With :math:`p_i = \\mathrm{softmax}(\\text{anchor logits}_i)`, :math:`p_{n(i)}` the same for a
@@ -64,6 +64,11 @@ def scan_loss(anchor_logits: torch.Tensor, neighbor_logits: torch.Tensor,
     anchor_logits, neighbor_logits : Tensor, shape (B, K)
     entropy_weight : float
         :math:`\\lambda`; without it every sample would go to one cluster.
+    prior : Tensor, shape (K,), optional
+        Expected cluster shares :math:`\\pi` (summing to 1). The entropy term then becomes
+        :math:`-\\lambda\\,\\mathrm{KL}(\\bar p \\,\\|\\, \\pi)
+        = \\lambda\\,(H(\\bar p) + \\sum_k \\bar p_k \\log \\pi_k)`, which pulls :math:`\\bar p`
+        towards :math:`\\pi` instead of towards equal shares (None: equal shares, the loss above).
 
     Returns
     -------
@@ -77,7 +82,10 @@ def scan_loss(anchor_logits: torch.Tensor, neighbor_logits: torch.Tensor,
     consistency = -torch.log((p * q).sum(1).clamp_min(1e-8)).mean()
     mean = p.mean(0)
     entropy = -(mean * torch.log(mean.clamp_min(1e-8))).sum()
-    return consistency - entropy_weight * entropy, consistency, entropy
+    spread = entropy
+    if prior is not None:
+        spread = entropy + (mean * torch.log(prior.to(mean).clamp_min(1e-8))).sum()  # -KL(mean || prior)
+    return consistency - entropy_weight * spread, consistency, entropy
 
 
 def self_label_loss(logits: torch.Tensor, targets: torch.Tensor, confidence: torch.Tensor,
@@ -116,7 +124,7 @@ def self_label_loss(logits: torch.Tensor, targets: torch.Tensor, confidence: tor
     return loss, mask.float().mean()
 
 
-def equipartition(logits: torch.Tensor, n_iter: int = 100) -> torch.Tensor:
+def equipartition(logits: torch.Tensor, n_iter: int = 100, prior: torch.Tensor | None = None) -> torch.Tensor:
     """The assignment closest to the predictions in which every cluster gets the same share of samples.
 
     Sinkhorn–Knopp (as in SeLa, Asano et al. 2020, and SwAV): starting from
@@ -132,17 +140,22 @@ def equipartition(logits: torch.Tensor, n_iter: int = 100) -> torch.Tensor:
     logits : Tensor, shape (N, K)
     n_iter : int
         Row/column rescalings (computed in log space, float64).
+    prior : Tensor, shape (K,), optional
+        The shares the columns should have instead (summing to 1): column k sums to
+        :math:`N \\pi_k`, for clusters of unequal sizes.
 
     Returns
     -------
-    Tensor, shape (N, K), float32, rows sum to 1, columns sum to about N / K.
+    Tensor, shape (N, K), float32, rows sum to 1, columns sum to about N / K (or N times ``prior``).
     """
     if logits.ndim != 2 or len(logits) == 0:
         raise ValueError(f"logits must have shape (N, K) with N >= 1, got {tuple(logits.shape)}")
     n, k = logits.shape
     log_q = logits.double().log_softmax(1)
+    shares = None if prior is None else prior.double().clamp_min(1e-12) / prior.sum()
+    target = math.log(n / k) if shares is None else torch.log(n * shares)
     for _ in range(n_iter):
-        log_q = log_q - log_q.logsumexp(0, keepdim=True) + math.log(n / k)  # columns sum to N / K
+        log_q = log_q - log_q.logsumexp(0, keepdim=True) + target  # column sums: N / K, or N * prior
         log_q = log_q - log_q.logsumexp(1, keepdim=True)  # rows sum to 1
     return log_q.exp().float()
 
@@ -216,11 +229,15 @@ class ScanStep:
         ``images -> images`` random views.
     entropy_weight : float
         See :func:`scan_loss`.
+    prior : Tensor, shape (K,), optional
+        Expected cluster shares (see :func:`scan_loss`).
     """
 
-    def __init__(self, images: torch.Tensor, neighbors: torch.Tensor, augment, entropy_weight: float):
+    def __init__(self, images: torch.Tensor, neighbors: torch.Tensor, augment, entropy_weight: float,
+                 prior: torch.Tensor | None = None):
         self.images, self.neighbors, self.augment = images, neighbors, augment
         self.entropy_weight = entropy_weight
+        self.prior = prior
 
     def __call__(self, model: nn.Module, batch) -> tuple[torch.Tensor, dict]:
         """Loss of a batch ``(x (B, C, H, W), idx (B,))`` and its ``consistency`` and ``entropy`` terms."""
@@ -232,7 +249,7 @@ class ScanStep:
         nb = torch.where(pick == k, idx.cpu(), self.neighbors[idx.cpu(), pick.clamp(max=k - 1)])
         xn = self.images[nb].to(x.device)
         logits = model(torch.cat([self.augment(x), self.augment(xn)]))
-        total, consistency, entropy = scan_loss(*logits.chunk(2), self.entropy_weight)
+        total, consistency, entropy = scan_loss(*logits.chunk(2), self.entropy_weight, self.prior)
         return total, {"consistency": consistency, "entropy": entropy}
 
 

@@ -1,5 +1,6 @@
 """Recognition sets that come from elsewhere: scikit-learn's bundled digits, and MNIST,
-Fashion-MNIST, CIFAR-10 and STL-10 read from torchvision's file layout (downloaded on request).
+Fashion-MNIST, CIFAR-10 and STL-10 read from torchvision's file layout (downloaded on request), and
+``mnist-imbalanced``, a subset of MNIST-test with unequal class sizes (:func:`load_mnist_imbalanced`).
 
 Taught in notebook 00_overview (digits), 01_preprocessing and 02_feature_learning (digits and the
 MNIST test split) and 03_clustering_classification (digits). Files live under the data root
@@ -15,15 +16,16 @@ import os
 import pickle
 import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..runtime import data_root
-from .sets import ImageSet, finish
+from .sets import ImageSet, finish, subset_indices
 
-__all__ = ["DOWNLOAD_TIMEOUT_S", "read_idx", "load_digits", "load_remote", "remote_names", "remote_status"]
+__all__ = ["DOWNLOAD_TIMEOUT_S", "IMBALANCED_SIZES", "imbalanced_status", "read_idx", "load_digits",
+           "load_mnist_imbalanced", "load_remote", "remote_names", "remote_status"]
 
 DOWNLOAD_TIMEOUT_S = 30  # per network operation, so that a dead network fails instead of hanging
 
@@ -251,6 +253,60 @@ def load_remote(name: str, split: str = "train", root: str | os.PathLike | None 
     images, labels = remote.read(folder, split)
     classes = remote.classes if labels is not None else ()
     return finish(images, labels, classes, f"{name}-{split}", limit, seed, scale=255.0)
+
+
+# --- an imbalanced subset of MNIST-test -----------------------------------------------------------
+IMBALANCED_SIZES = (892, 700, 550, 430, 340, 260, 200, 160, 125, 100)
+"""Class sizes of ``mnist-imbalanced`` (3,757 images): the largest class is 8.9 times the smallest,
+and 892 is the size of MNIST-test's smallest class (digit 5), so every digit can take every size."""
+
+
+def load_mnist_imbalanced(root: str | os.PathLike | None = None, download: bool = True,
+                          limit: int | None = None, seed: int = 0) -> ImageSet:
+    """``mnist-imbalanced``: a subset of MNIST-test whose ten classes have the sizes
+    :data:`IMBALANCED_SIZES` (892, 700, 550, 430, 340, 260, 200, 160, 125, 100; 3,757 images).
+
+    ``np.random.default_rng(seed)`` draws a permutation of the digits (digit ``order[i]`` gets
+    ``IMBALANCED_SIZES[i]`` images), then, from the same generator, which images of each digit are taken;
+    the images keep MNIST-test's order. A benchmark of clustering when classes are not equally frequent.
+
+    Parameters
+    ----------
+    root, download
+        As :func:`load_remote` for MNIST's test split (downloaded when missing and ``download``).
+    limit : int, optional
+        Keep a seeded subset of this many of the 3,757 images, stratified by label (the sizes' ratios kept).
+    seed : int
+        Seed of the digit order, of the images taken and of the subset.
+
+    Returns
+    -------
+    ImageSet
+        ``images`` float32 (N, 1, 28, 28) in [0, 1], ``labels`` int64 (N,) in 0..9, ``classes`` "0".."9",
+        name ``"mnist-imbalanced"``, ``paths`` None.
+    """
+    full = load_remote("mnist", "test", root, download)
+    labels = full.labels.numpy()
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(10)
+    chosen = [rng.choice(np.flatnonzero(labels == digit), size=size, replace=False)
+              for digit, size in zip(order, IMBALANCED_SIZES, strict=True)]
+    keep = np.sort(np.concatenate(chosen))
+    keep = keep[subset_indices(len(keep), limit, labels[keep], seed)]
+    return replace(full.subset(keep), name="mnist-imbalanced")
+
+
+def imbalanced_status(root: Path) -> dict:
+    """The :func:`tutorial_lib.data.dataset_status` row of ``mnist-imbalanced`` (MNIST's test split
+    looked for under ``root``; nothing is read or downloaded)."""
+    remote = _REMOTES["mnist"]
+    folder = root / remote.folder
+    here = not _missing_files(remote, folder, "test")
+    details = (f"{sum(IMBALANCED_SIZES)} images of MNIST-test, 1×28×28, 10 classes of "
+               f"{IMBALANCED_SIZES[0]} down to {IMBALANCED_SIZES[-1]} images" if here
+               else "needs MNIST's test split; load(..., download=True) fetches it when online")
+    return {"name": "mnist-imbalanced", "task": "recognition", "available": here, "details": details,
+            "where": str(folder)}
 
 
 def remote_status(root: Path) -> list[dict]:

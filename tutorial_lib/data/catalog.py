@@ -11,7 +11,16 @@ import os
 from collections.abc import Iterator
 
 from ..runtime import data_root
-from .builtin import load_digits, load_remote, remote_names, remote_status
+from .bsds import BSDS_SPLITS, bsds_status, load_bsds500
+from .builtin import (
+    imbalanced_status,
+    load_digits,
+    load_mnist_imbalanced,
+    load_remote,
+    remote_names,
+    remote_status,
+)
+from .coil import coil20_status, load_coil20
 from .folders import load_folder, load_segfolder, segfolders_under
 from .generated import (
     MOSAIC_DEFAULTS,
@@ -23,9 +32,13 @@ from .generated import (
     load_scenes,
     load_shapes,
 )
+from .nuclei import load_nuclei, nuclei_status
 from .sets import ImageSet, SegmentationSet, segmentation_set, subset_indices
 
 __all__ = ["load", "load_segmentation", "dataset_names", "dataset_status", "dataset_table"]
+
+# Sets that take no options (beyond the torchvision ones).
+_NO_OPTIONS = ("digits", "coil20", "mnist-imbalanced")
 
 # Generated segmentation sets by name: loader(seed=..., **options) -> (images, masks, classes, name).
 _GENERATED_SEGMENTATION = {"mosaic": load_mosaic, "scenes": load_scenes}
@@ -44,6 +57,12 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None,
         ``shapes``: generated 3×32×32 images of a coloured circle, square, triangle, star or cross (the
         label) at a random position, size (radius 25–45 % of the side), rotation and colour on a tinted
         real texture; options ``n`` (1000, classes balanced) and ``size`` (32);
+        ``coil20``: COIL-20, 1,440 grey 1×32×32 photos of 20 objects on a turntable (72 poses each; labels
+        0..19, ``classes`` obj01..obj20, ``paths``), read from ``<root>/COIL20/objNN/objNN__PP.png``; the
+        official ``coil-20-proc.zip`` (128×128) is downloaded and shrunk (area average) when missing;
+        ``mnist-imbalanced``: 3,757 images of MNIST-test whose ten classes have 892, 700, 550, 430, 340,
+        260, 200, 160, 125 and 100 images, the sizes given to the digits in an order drawn with ``seed``
+        (``data.builtin.load_mnist_imbalanced``);
         ``folder:PATH``: the user's images (PATH as given, else relative to the data root); one subfolder
         per class gives labels and ``classes``, a flat folder gives ``labels=None``; ``paths`` names each
         image's file. Images are turned as a viewer shows them (EXIF orientation) and loaded at their own
@@ -55,7 +74,7 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None,
         folders and class folders that link back up the tree are skipped with one warning each.
     split : str
         ``"train"`` or ``"test"`` for torchvision sets; ignored by sets that have a single split
-        (digits, generated sets, folders).
+        (digits, coil20, mnist-imbalanced: always from the test split, generated sets, folders).
     root : path, optional
         Data folder; default ``$TUTORIAL_DATA_DIR``, else ``data/`` in the project.
     download : bool
@@ -86,12 +105,16 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None,
     key = kind.lower()
     if key == "folder" and path:
         return load_folder(path, root, limit=limit, seed=seed, **options)
-    if options and (key == "digits" or key in remote_names()):
+    if options and (key in _NO_OPTIONS or key in remote_names()):
         raise TypeError(f"{name} takes no options; got {', '.join(options)}")
     if key == "digits":
         return load_digits(limit, seed)
     if key == "shapes":
         return load_shapes(seed=seed, limit=limit, **options)
+    if key == "coil20":
+        return load_coil20(root, download, limit, seed)
+    if key == "mnist-imbalanced":
+        return load_mnist_imbalanced(root, download, limit, seed)
     if key in remote_names():
         return load_remote(key, split, root, download, limit, seed)
     raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(dataset_names())}")
@@ -99,7 +122,7 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None,
 
 def dataset_names() -> list[str]:
     """Names :func:`load` accepts."""
-    return ["digits", *remote_names(), "shapes", "folder:PATH"]
+    return ["digits", *remote_names(), "mnist-imbalanced", "coil20", "shapes", "folder:PATH"]
 
 
 def load_segmentation(name: str, root: str | os.PathLike | None = None, limit: int | None = None,
@@ -123,6 +146,12 @@ def load_segmentation(name: str, root: str | os.PathLike | None = None, limit: i
         else relative to the data root; one file per stem in each, masks saved losslessly, not as JPEG);
         images read as RGB (C = 3), masks relabelled to 0..K-1 with the original values as ``classes``,
         ``paths`` naming each image's file; option ``size`` (int or (H, W)) resizes both, else native sizes.
+        ``bsds500:SPLIT`` (train, val, test): BSDS500 photos (3×321×481 or 3×481×321, a list) from the data
+        root in the release's layout, ``masks`` the first human segmentation, ``annotations`` all 4-9 of
+        them (:func:`tutorial_lib.data.bsds.load_bsds500`); option ``download`` (True: fetch the official
+        archive when missing).
+        ``nuclei``: the microscopy images of ``ROOT/nuclei`` (BBBC038 subset, masks 0/1;
+        :func:`tutorial_lib.data.nuclei.load_nuclei`); option ``size``.
     root : path, optional
         Data root for relative folder paths.
     limit : int, optional
@@ -134,23 +163,31 @@ def load_segmentation(name: str, root: str | os.PathLike | None = None, limit: i
     -------
     SegmentationSet
         ``images`` float32 (N, C, H, W) in [0, 1] (a list of (C, H, W) when sizes differ), ``masks`` int64
-        (N, H, W) (or a list), ``classes``, ``name``.
+        (N, H, W) (or a list), ``classes``, ``name``; ``annotations`` (every human segmentation) for
+        ``bsds500``, else None.
 
     Raises
     ------
     FileNotFoundError, ValueError
-        Missing folders, no readable pair, an image without mask, a mask whose size differs from its image,
+        Missing folders or files (for ``bsds500`` and ``nuclei`` the message says what to download and where
+        to put it), no readable pair, an image without mask, a mask whose size differs from its image,
         two files with one stem (``a.png`` and ``a.jpg``), a mask saved as JPEG.
     """
     kind, _, path = name.partition(":")
     kind = kind.lower()
     if kind == "segfolder" and path:
         return load_segfolder(path, root, limit=limit, seed=seed, **options)
+    if kind == "bsds500":
+        return load_bsds500(path or "val", root, limit=limit, seed=seed, **options)
+    if kind == "nuclei" and not path:
+        return load_nuclei(root, limit=limit, seed=seed, **options)
     if kind in _GENERATED_SEGMENTATION:
         images, masks, classes, title = _GENERATED_SEGMENTATION[kind](seed=seed, **options)
         keep = subset_indices(len(images), limit, None, seed)
         return segmentation_set([images[i] for i in keep], [masks[i] for i in keep], classes, title)
-    raise ValueError(f"unknown segmentation set {name!r}; choose one of mosaic, scenes, segfolder:PATH")
+    splits = "|".join(BSDS_SPLITS)
+    raise ValueError(f"unknown segmentation set {name!r}; choose one of mosaic, scenes, bsds500:{splits}, "
+                     "nuclei, segfolder:PATH")
 
 
 # --- what is available here (offline: looks at files, downloads nothing) -------------------------
@@ -183,11 +220,12 @@ def dataset_status(root: str | os.PathLike | None = None) -> list[dict]:
     root = data_root(root)
     rows = [{"name": "digits", "task": "recognition", "available": True,
              "details": "1797 images, 1×8×8, 10 classes", "where": "bundled with scikit-learn"}]
-    rows += remote_status(root)
+    rows += [*remote_status(root), imbalanced_status(root), coil20_status(root)]
     for name, (task, details, where) in _GENERATED_INFO.items():
         rows.append({"name": name, "task": task, "available": True, "details": details, "where": where})
     rows.append({"name": "folder:PATH", "task": "recognition", "available": None,
                  "details": "your images; one subfolder per class gives labels", "where": "PATH"})
+    rows += [bsds_status(root), nuclei_status(root)]
     rows += segfolders_under(root)
     rows.append({"name": "segfolder:PATH", "task": "segmentation", "available": None,
                  "details": "your images/ and masks/ with the same file stems", "where": "PATH"})

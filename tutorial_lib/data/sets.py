@@ -74,6 +74,9 @@ class SegmentationSet:
     paths : list of str, or None
         The source file of each image (absolute paths; its mask has the same stem under ``masks/``) for
         ``segfolder:`` sets; None for generated sets.
+    annotations : list of Tensor, or None
+        Sets with several human segmentations per image (BSDS500): ``annotations[i]`` is an (A_i, H, W)
+        int64 stack of image i's A_i label maps (``masks[i]`` is the first); None for the other sets.
 
     Iterate over pairs with ``zip(ds.images, ds.masks)``.
     """
@@ -83,9 +86,13 @@ class SegmentationSet:
     classes: list[str] = field(default_factory=list)
     name: str = ""
     paths: list[str] | None = None
+    annotations: list[torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         _check_paths(self.paths, len(self))
+        if self.annotations is not None and len(self.annotations) != len(self):
+            raise ValueError(f"annotations must hold one stack per image: {len(self.annotations)} for "
+                             f"{len(self)} images")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -94,7 +101,8 @@ class SegmentationSet:
         """The items at ``indices`` (ints, in the order given), with their masks and paths kept in step."""
         idx = _as_index(indices)
         return replace(self, images=_take(self.images, idx), masks=_take(self.masks, idx),
-                       classes=list(self.classes), paths=_take(self.paths, idx))
+                       classes=list(self.classes), paths=_take(self.paths, idx),
+                       annotations=_take(self.annotations, idx))
 
     def __repr__(self) -> str:
         sizes = {tuple(im.shape) for im in self.images}

@@ -6,6 +6,8 @@ method. Methods never import this package; it imports them.
 * :mod:`~tutorial_lib.evaluation.clustering`: the split rules, ``make_estimator``, ``evaluate`` (notebook 03).
 * :mod:`~tutorial_lib.evaluation.segmentation`: ``make_method``, ``evaluate``, ``compare_methods``, photos
   and their timing (notebook 04).
+* :mod:`~tutorial_lib.evaluation.regions`: ``evaluate_regions``, the BSDS500 region benchmark of a method
+  over a sweep of its scale, at ODS and OIS (notebook 04).
 * :mod:`~tutorial_lib.evaluation.preprocessing`: ``compare_on_kmeans`` (notebook 01).
 * :mod:`~tutorial_lib.evaluation.tables`: medians over seeds and Markdown tables (the benchmarks).
 * :mod:`~tutorial_lib.evaluation.outputs`: the files a user keeps (assignments.csv, clusters.png,
@@ -15,6 +17,6 @@ Each takes ``fast=True`` for the small training budgets the tests and fast mode 
 environment.
 """
 
-from . import clustering, preprocessing, segmentation, tables
+from . import clustering, preprocessing, regions, segmentation, tables
 
-__all__ = ["clustering", "preprocessing", "segmentation", "tables"]
+__all__ = ["clustering", "preprocessing", "regions", "segmentation", "tables"]

@@ -33,6 +33,8 @@ TEST_SPLIT_SETS = ("mnist", "fashion-mnist", "cifar10", "stl10")
 FAST_PARAMS: dict[str, dict] = {
     "kmeans": {},
     "pca-kmeans": {},
+    "umap-kmeans": {"n_epochs": 100},
+    "n2d": {"pretrain_steps": 40, "pretrain_min_epochs": 2, "pretrain_max_epochs": 5, "n_epochs": 100},
     "tsne-kmeans": {},
     "dec": {"pretrain_steps": 40, "pretrain_min_epochs": 2, "pretrain_max_epochs": 5,
             "steps": 20, "min_epochs": 2, "max_epochs": 5},
@@ -103,7 +105,8 @@ def load_for_clustering(data: str, root=None, limit: int | None = None):
 
     ``mnist``, ``fashion-mnist``, ``cifar10`` and ``stl10`` give their **test** split (the
     MNIST-test protocol: 10,000 images); append ``:train`` (``"mnist:train"``) for the training split.
-    Every other name (``digits``, ``shapes``, ``folder:PATH``) is passed to ``data.load`` unchanged.
+    Every other name (``digits``, ``mnist-imbalanced``, a fixed subset of MNIST-test; ``coil20``,
+    ``shapes``, ``folder:PATH``) is passed to ``data.load`` unchanged.
     The subset taken by ``limit`` is always the one of data seed 0, so every method and seed sees
     the same images.
 
@@ -318,9 +321,9 @@ def assign(estimator, images, clusters=None, features=None) -> tuple[np.ndarray,
     """The cluster of each image under a fitted estimator, and the model's confidence in it.
 
     Confidence: the model's probability for the image's cluster where it has one (``predict_proba``: SCAN,
-    DEC); for k-means, on its own or after a feature step (the ``kmeans``, ``pca-kmeans`` and
-    ``tsne-kmeans`` methods), the distance-based :func:`margin_confidence` (``1 - d1 / d2``); NaN for a
-    clusterer without centres.
+    DEC, the Gaussian mixture of ``n2d``); for k-means, on its own or after a feature step (the ``kmeans``,
+    ``pca-kmeans``, ``umap-kmeans`` and ``tsne-kmeans`` methods), the distance-based
+    :func:`margin_confidence` (``1 - d1 / d2``); NaN for a clusterer without centres.
 
     Parameters
     ----------

@@ -40,6 +40,7 @@ FAST_PARAMS: dict[str, dict] = {
     "felzenszwalb": {},
     "kanezaki": {"max_iter": 30},
     "deep_features": {"steps": 40, "refine_steps": 20},
+    "rag-merge": {},
 }
 """Method name -> the small training budgets of fast mode (those notebook 04 uses in fast mode); the
 classic methods have no budget to shrink."""

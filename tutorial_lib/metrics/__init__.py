@@ -1,7 +1,7 @@
 """Scores for unsupervised results: clusterings of images and segmentations of pixels.
 
 Taught in notebooks 03_clustering_classification (:mod:`.clustering`) and 04_pixel_segmentation
-(:mod:`.segmentation`).
+(:mod:`.segmentation`; :mod:`.regions`, the BSDS500 region benchmark at ODS and OIS).
 
 Every score is invariant to a renaming of the predicted labels: accuracy-type scores first match
 predicted clusters (or segments) to true classes with the Hungarian algorithm, the others (NMI,
@@ -21,6 +21,7 @@ from .clustering import (
     per_class_precision_recall,
     relabel,
 )
+from .regions import BENCHMARK_KEYS, RegionScorer, RegionSweep, region_benchmark, region_scores, region_sweep
 from .segmentation import (
     probabilistic_rand_index,
     segmentation_covering,
@@ -30,6 +31,9 @@ from .segmentation import (
 )
 
 __all__ = [
+    "BENCHMARK_KEYS",
+    "RegionScorer",
+    "RegionSweep",
     "UNMATCHED",
     "ari",
     "cluster_acc",
@@ -40,6 +44,9 @@ __all__ = [
     "nmi",
     "per_class_precision_recall",
     "probabilistic_rand_index",
+    "region_benchmark",
+    "region_scores",
+    "region_sweep",
     "relabel",
     "segmentation_covering",
     "segmentation_report",

@@ -20,6 +20,10 @@ Methods, baselines first (``METHODS``), one module each:
   the set (textures, :class:`SetFeatureClustering` in :mod:`.deep_set`) or per image (flat-coloured
   objects, :class:`ImageFeatureClustering` in :mod:`.deep_image`), refined by a majority vote in SLIC
   superpixels.
+* ``rag-merge`` (:mod:`.hierarchy`): greedy region merging on the adjacency graph of an
+  over-segmentation (Felzenszwalb's segments by default), by boundary and colour contrast; one merge
+  threshold goes from fine to coarse, and :meth:`RegionMerging.labels_at` cuts one merge tree at several
+  thresholds (the sweeps of the BSDS500 region benchmark).
 
 The shared pieces: :mod:`.base` (image checks, :class:`Segmenter`), :mod:`.descriptors` (colour and
 texture descriptors, k-means helpers, superpixels), :mod:`.deep_base` (what both deep variants share).
@@ -61,6 +65,7 @@ from .descriptors import (
     superpixels,
     texture_features,
 )
+from .hierarchy import MergeTree, RegionMerging, merge_tree
 from .kanezaki import (
     DifferentiableFeatureClustering,
     PixelNet,
@@ -79,6 +84,7 @@ METHODS: dict[str, type[Segmenter]] = {
     "felzenszwalb": Felzenszwalb,
     "kanezaki": DifferentiableFeatureClustering,
     "deep_features": DeepFeatureClustering,
+    "rag-merge": RegionMerging,
 }
 """Method name -> estimator class, baselines first (the order of the benchmark tables). Every class
 takes ``seed``, ``device`` and ``progress``."""
@@ -107,13 +113,14 @@ def __getattr__(name: str):
 
 
 __all__ = [  # the moved evaluation names are left out: a star import must not warn
-    "DEFAULT_METHOD", "LBP_SETTINGS", "METHODS", "MIN_SIDE", "ColourKMeans", "DeepFeatureBase",
-    "DeepFeatureClustering", "DifferentiableFeatureClustering", "FeatureNet", "Felzenszwalb",
-    "ImageFeatureClustering", "OtsuThreshold", "PatchNet", "PatchStep", "PixelDescriptors", "PixelNet",
-    "PseudoLabelStep", "Segmenter", "SetFeatureClustering", "SlicKMeans", "as_image", "as_images",
-    "check_scribbles", "choose_scope", "cluster_pixels", "coherent_colour", "colour_coherence",
-    "colour_features", "continuity_loss", "describe_pixels", "drop_small_segments", "estimate_n_segments",
-    "grey", "is_batch", "kmeans", "pack_maps", "pure_patches", "random_crops", "relabel_consecutive",
-    "scribbles_at", "similarity_loss", "smooth_features", "standardise_channels", "standardise_image",
-    "superpixel_vote", "superpixels", "texture_features", "working_size",
+    "ColourKMeans", "DEFAULT_METHOD", "DeepFeatureBase", "DeepFeatureClustering",
+    "DifferentiableFeatureClustering", "FeatureNet", "Felzenszwalb", "ImageFeatureClustering",
+    "LBP_SETTINGS", "METHODS", "MIN_SIDE", "MergeTree", "OtsuThreshold", "PatchNet", "PatchStep",
+    "PixelDescriptors", "PixelNet", "PseudoLabelStep", "RegionMerging", "Segmenter", "SetFeatureClustering",
+    "SlicKMeans", "as_image", "as_images", "check_scribbles", "choose_scope", "cluster_pixels",
+    "coherent_colour", "colour_coherence", "colour_features", "continuity_loss", "describe_pixels",
+    "drop_small_segments", "estimate_n_segments", "grey", "is_batch", "kmeans", "merge_tree", "pack_maps",
+    "pure_patches", "random_crops", "relabel_consecutive", "scribbles_at", "similarity_loss",
+    "smooth_features", "standardise_channels", "standardise_image", "superpixel_vote", "superpixels",
+    "texture_features", "working_size",
 ]

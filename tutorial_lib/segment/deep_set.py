@@ -277,12 +277,18 @@ class SetFeatureClustering(DeepFeatureBase):
         f = batched_forward(lambda b: self.model_.dense(b, window), x, dev, model=self.model_)
         return f[0].permute(1, 2, 0).numpy()
 
-    def _cluster_set(self, feats: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-        """k-means over the features of the whole set (k fixed or by the silhouette); the label maps."""
+    def _cluster_set(self, feats: list[np.ndarray], rng: np.random.Generator,
+                     final: bool = True) -> list[np.ndarray]:
+        """k-means over the features of the whole set (k fixed or by the silhouette); the label maps.
+
+        Only the ``final`` clustering prefers the smaller k among near-equal silhouettes: the clusters of
+        an earlier round become pseudo-labels, and a network trained on two textures merged into one
+        class never learns to tell them apart again, while two classes of one texture merge later."""
         sample = np.concatenate([sample_rows(f.reshape(-1, f.shape[2]), 3000, rng) for f in feats])
         k = self.n_segments
         if k == "auto":
-            k = estimate_n_segments(sample, self.max_segments, seed=self.seed, tolerance=self.tolerance)[0]
+            k = estimate_n_segments(sample, self.max_segments, seed=self.seed,
+                                    tolerance=self.tolerance if final else 0.0)[0]
         self.n_clusters_ = int(max(1, k))
         self.kmeans_ = kmeans(sample, self.n_clusters_, self.seed) if self.n_clusters_ > 1 else None
         if self.kmeans_ is None:
@@ -330,7 +336,8 @@ class SetFeatureClustering(DeepFeatureBase):
                                        seed=self.seed + r, progress=self.progress, drop_last=True,
                                        on_epoch_end=keep_generator))
             self.model_.eval()
-            pseudo = self._cluster_set([self._dense(im, self.patch_) for im in arrays], rng)
+            pseudo = self._cluster_set([self._dense(im, self.patch_) for im in arrays], rng,
+                                       final=r == self.rounds)
             if self.n_clusters_ <= 1:
                 break
         self.history_ = self.histories_[-1]
