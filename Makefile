@@ -18,7 +18,7 @@ endif
 # torch linear-algebra call 50x slower when anything else is running.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup lab demo test lint unit nbtest notebooks bench clean
+.PHONY: setup lab demo test lint unit nbtest browser notebooks bench report clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,11 @@ nbtest: setup
 
 test: lint unit nbtest
 
+# Every widget panel in a real JupyterLab, driven by Playwright with the system's Chromium (also part of
+# `unit`; skipped, saying how to install it, where Chromium is missing).
+browser: setup
+	$(BIN)/python -m pytest -q tests/test_browser.py
+
 # Re-run every notebook at default settings and store its outputs in place.
 notebooks: setup
 	for nb in notebooks/[0-9]*.ipynb; do \
@@ -62,6 +67,11 @@ bench: setup
 	$(BIN)/python -m tutorial_lib bench segmentation --data scenes
 	$(BIN)/python -m tutorial_lib bench segmentation --data segfolder:../shared/data/nuclei
 	$(BIN)/python -m tutorial_lib bench photos
+	$(BIN)/python -m tutorial_lib bench report
+
+# bench/RESULTS.md and its plots, from the result files already in bench/results/.
+report: setup
+	$(BIN)/python -m tutorial_lib bench report
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache reports

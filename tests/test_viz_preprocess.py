@@ -106,7 +106,9 @@ def test_plot_pixel_correlation():
     x = (base + 0.1 * torch.rand(200, 1, 4, 4, generator=gen)).clamp(0, 1)  # strongly correlated pixels
     white = pp.ZCAWhitening(1e-4).fit_transform(x)
     fig = viz.plot_pixel_correlation({"pixels": x, "whitened": white})
-    titles = [ax.get_title() for ax in fig.axes]
+    *panels, bar = fig.axes  # the last axes is the shared colour bar, from -1 to 1
+    assert bar.get_ylabel() == "correlation" and bar.get_ylim() == (-1.0, 1.0)
+    titles = [ax.get_title() for ax in panels]
     raw, whitened = (float(t.rsplit(" ", 1)[1]) for t in titles)
     assert titles[0].startswith("pixels") and raw > 0.8 and whitened < 0.05
     assert _shown(fig.axes[0]).shape == (16, 16)

@@ -9,6 +9,8 @@ cluster       cluster one dataset without labels and score it against the hidden
 predict       label new images with a saved clustering model, without training (the same --out files)
 segment       segment one image set without labels and score it against its masks
               (folder:PATH of plain pictures; --out DIR: labels/ and overlays/ PNGs, summary.json)
+application   segment the background and classify the foreground objects (notebook 05; --out DIR:
+              overlays/, objects.csv, gallery/)
 bench         every method side by side, median over seeds, tables under bench/results/
               (bench photos: the seconds a user waits per real photo; bench generalisation: every
               clustering method on digits, mnist, mnist-imbalanced and coil20, with mean ranks)
@@ -50,6 +52,8 @@ DATA_HELP = {
                "a clustering set of that shape (digits, mnist...)",
     "segment": "a segmentation set: mosaic, scenes, segfolder:PATH (PATH/images and PATH/masks: scored), "
                "folder:PATH (your pictures, sub-folders too; not scored)",
+    "application": "photo-objects (default; --source sets its objects), segfolder:PATH (masks 0 = "
+                   "background, c + 1 = class c: scored), folder:PATH (your pictures: outputs only)",
     "bench": "clustering: digits, mnist, folder:PATH...; segmentation: mosaic, scenes, segfolder:PATH, "
              "bsds500:val (the region benchmark: covering, PRI, VOI at ODS and OIS)",
 }
@@ -265,6 +269,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_application(args: argparse.Namespace) -> int:
+    from .evaluation.application import run_command
+
+    _check_outputs(args)
+    return run_command(args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import (
         GENERALISATION_SETS,
@@ -276,6 +287,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     from .runtime import fast_mode
 
+    if args.task == "report":  # the results page, from the JSON files already in --out
+        from .report import write_report
+
+        print(f"wrote {write_report(args.out)}")
+        return 0
     if args.sets is not None and args.task != "generalisation":
         raise ValueError(f"--sets is for bench generalisation; bench {args.task} takes --data NAME")
     if args.task == "generalisation":
@@ -284,6 +300,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         table = run_generalisation(args.sets or GENERALISATION_SETS, args.methods,
                                    seeds=range(args.seeds or 3), limit=args.limit, root=args.root,
                                    out_dir=args.out, device=args.device, fast=fast_mode())
+    elif args.task == "application":
+        from .bench import run_application_benchmark
+
+        table = run_application_benchmark(args.data or "photo-objects", root=args.root,
+                                          seeds=range(args.seeds or 1), limit=args.limit, out_dir=args.out,
+                                          methods=args.methods, device=args.device, fast=fast_mode())
     elif args.task == "photos":
         table = run_photo_timings(methods=args.methods or PHOTO_METHODS, out_dir=args.out,
                                   device=args.device)
@@ -394,6 +416,20 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", default=None, help="write labels/NAME.png (label maps at each "
                            "picture's size), overlays/NAME.png and summary.json into this folder")
 
+    p = sub.add_parser("application", help="segment the background and classify the foreground objects "
+                                           "(notebook 05)")
+    _add_common(p, "application", data_required=False)
+    p.set_defaults(data="photo-objects")
+    p.add_argument("--clusters", type=cluster_count, default=None, help="number of object classes, or auto "
+                   "(the default: chosen by the silhouette of k-means on the crops' PCA codes)")
+    p.add_argument("--source", default=None, help="photo-objects only: the objects' class-folder set (a load "
+                   "name: mnist, digits, shapes, folder:PATH)")
+    p.add_argument("--method", default=None, help="the recogniser, a cluster method (default pca-kmeans)")
+    _add_seed(p)
+    p.add_argument("--out", default=None, help="write overlays/NAME.png, objects.csv and gallery/class_K.png")
+    p.add_argument("--json", default=None, help="also write the result to this JSON file")
+    p.set_defaults(func=cmd_application)
+
     p = sub.add_parser("predict", help="label new images with a saved clustering model, without training")
     p.add_argument("--model", required=True, help="a model file written by cluster --save-model")
     _add_common(p, "predict")
@@ -404,8 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="every method side by side, median over seeds; "
                                      "'photos': seconds per real photo; 'generalisation': every clustering "
-                                     "method on every development set")
-    p.add_argument("task", choices=["clustering", "segmentation", "photos", "generalisation"])
+                                     "method on every development set; 'report': bench/RESULTS.md "
+                                     "from the result files")
+    p.add_argument("task", choices=["clustering", "segmentation", "photos", "generalisation", "report"])
     _add_common(p, "bench", data_required=False)
     p.add_argument("--seeds", type=whole_number("--seeds", 1), default=None,
                    help="number of seeds (0, 1, ...; default 3, and 1 for the region benchmark on bsds500)")

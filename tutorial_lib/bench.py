@@ -10,6 +10,10 @@ tables written here (``bench/results/*.md``).
 from __future__ import annotations
 
 import json
+import os
+import platform
+import shlex
+import sys
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -94,6 +98,35 @@ def run_benchmark(task: str, data: str, *, root=None, seeds=(0, 1, 2), limit=Non
     return table
 
 
+def machine_info() -> dict:
+    """The machine a result comes from: CPU model, cores, torch threads, torch and Python versions.
+
+    Returns
+    -------
+    dict with ``cpu`` (str), ``cpu_count`` (int, logical cores), ``threads`` (torch's intra-op
+    threads), ``torch``, ``python`` (version strings) and ``cuda`` (the GPU's name, or None).
+    """
+    cpu = platform.processor() or platform.machine()
+    try:  # Linux names the model here; platform.processor() is often empty or just "x86_64"
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def invocation() -> str | None:
+    """The command line that is running, when it is ``python -m tutorial_lib ...``; else None."""
+    main = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if main is None or main.name != "__main__.py" or main.parent.name != "tutorial_lib":
+        return None
+    return " ".join(["python -m tutorial_lib", *map(shlex.quote, sys.argv[1:])])
+
+
 def _check_seeds(seeds) -> list[int]:
     seeds = list(seeds)
     if not seeds:
@@ -130,10 +163,21 @@ def run_grid(evaluate: Callable[..., dict], data: str, names, seeds, keys, *, ro
     """
     rows, runs = [], {}
     for name in tqdm(list(names), desc=desc):
-        runs[name] = [evaluate(data, root=root, method=name, seed=s, limit=limit, device=device, fast=fast)
-                      for s in seeds]
+        runs[name] = [_timed(evaluate, data, root=root, method=name, seed=s, limit=limit, device=device,
+                             fast=fast) for s in seeds]
         rows.append({"method": name, **median_over_seeds(runs[name], keys)})
     return rows, runs
+
+
+def _timed(evaluate: Callable[..., dict], *args, **kwargs) -> dict:
+    """``evaluate(*args, **kwargs)`` with the wall and CPU seconds of the whole call (loading and
+    scoring included) added as ``run_seconds`` and ``run_cpu_seconds``: CPU seconds above wall
+    seconds mean several threads worked, below mean the process waited for a busy machine."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = dict(evaluate(*args, **kwargs))
+    result.setdefault("run_seconds", round(time.perf_counter() - wall, 3))
+    result.setdefault("run_cpu_seconds", round(time.process_time() - cpu, 3))
+    return result
 
 
 REGION_SETS = ("bsds500",)
@@ -192,9 +236,16 @@ def run_region_benchmark(data: str, *, root=None, seeds=(0,), limit=None, out_di
 
 
 def write_tables(out_dir, slug: str, header: str, table: str, payload) -> None:
-    """Write ``out_dir/<slug>.md`` (header, blank line, table) and ``out_dir/<slug>.json`` (payload)."""
+    """Write ``out_dir/<slug>.md`` (header, blank line, table) and ``out_dir/<slug>.json`` (payload,
+    with ``machine`` (:func:`machine_info`) and ``command`` (:func:`invocation`) added)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # Where and how a table was made, for the results page (``python -m tutorial_lib bench report``).
+    provenance = {"machine": machine_info(), "command": invocation()}
+    if isinstance(payload, dict):
+        payload = {**payload, **provenance}
+    else:  # a list of rows (the photo timings): each row says it
+        payload = [{**row, **provenance} for row in payload]
     (out / f"{slug}.md").write_text(header + "\n\n" + table + "\n")
     (out / f"{slug}.json").write_text(json.dumps(payload, indent=2) + "\n")
 
@@ -366,3 +417,54 @@ def _generalisation_rows(medians, ranks, names) -> list[dict]:
                     row[f"{data} {short}"] = found[key]
         rows.append(row)
     return rows
+
+
+APPLICATION_VARIANTS = {
+    "flat-contrast+pca-kmeans": {"foreground": "flat-contrast", "method": "pca-kmeans"},
+    "flat+pca-kmeans": {"foreground": "flat", "method": "pca-kmeans"},
+    "flat-contrast+umap-kmeans": {"foreground": "flat-contrast", "method": "umap-kmeans"},
+}
+"""The application's variants in ``bench application``: the default pipeline, the foreground baseline (every
+flat region an object) and the UMAP recogniser."""
+
+APPLICATION_KEYS = ("foreground_iou", "object_recall", "object_precision", "object_acc", "seconds_per_image",
+                    "fit_seconds")
+
+
+def run_application_benchmark(data: str = "photo-objects", *, root=None, seeds=(0,), limit=None,
+                              out_dir="bench/results", methods=None, device="auto",
+                              fast: bool = False) -> str:
+    """The application pipeline's variants (:data:`APPLICATION_VARIANTS`) on ``data``; write and return
+    the Markdown table (``out_dir/application_<data>.md`` and ``.json``), medians over ``seeds``.
+
+    Parameters
+    ----------
+    data : str
+        ``photo-objects`` or a ``segfolder:PATH`` in its mask layout.
+    methods : list of str, optional
+        Only these variants.
+    root, seeds, limit, out_dir, device, fast
+        As :func:`run_benchmark`.
+    """
+    from .evaluation.application import evaluate, summary
+
+    names = list(methods or APPLICATION_VARIANTS)
+    unknown = sorted(set(names) - set(APPLICATION_VARIANTS))
+    if unknown:
+        raise ValueError(f"unknown application variants {unknown}; choose from {list(APPLICATION_VARIANTS)}")
+    seeds = _check_seeds(seeds)
+    started = time.time()
+    rows, runs = [], {}
+    for name in tqdm(names, desc=f"application on {data}"):
+        runs[name] = [summary(evaluate(data, root=root, seed=s, limit=limit, device=device, fast=fast,
+                                       **APPLICATION_VARIANTS[name])) for s in seeds]
+        rows.append({"method": name, **median_over_seeds(runs[name], APPLICATION_KEYS)})
+    table = markdown_table(rows, APPLICATION_KEYS)
+    first = runs[names[0]][0]
+    header = (f"# application on `{data}`\n\nMedian over seeds {seeds}; n_images={first['n_images']}, "
+              f"device={first['device']}, threads={torch.get_num_threads()}; "
+              f"total {time.time() - started:.0f} s.")
+    write_tables(out_dir, result_slug("application", data), header, table,
+                 {"task": "application", "data": data, "seeds": seeds, "median": rows, "runs": runs})
+    return table
+

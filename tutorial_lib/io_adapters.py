@@ -24,6 +24,8 @@ import torch
 from torch import nn
 
 from . import runtime
+from .application.foreground import Mixture1D
+from .application.pipeline import ObjectPipeline
 from .base import Estimator
 from .cluster.dec import DEC, DECModule
 from .cluster.kmeans import KMeans
@@ -448,6 +450,27 @@ def _facade_restore(est: DeepFeatureClustering, fitted: dict, r: Reader) -> None
     est.scope_, est.colour_coherence_ = fitted["scope"], fitted["colour_coherence"]
 
 
+def _mixture_json(m: Mixture1D | None) -> dict | None:
+    keys = ("means", "variances", "weights")
+    return None if m is None else {k: [float(v) for v in getattr(m, k)] for k in keys}
+
+
+def _objects_dump(est: ObjectPipeline, w: Writer) -> dict:
+    return {"flatness": _mixture_json(est.flatness_mixture_),
+            "contrast": _mixture_json(est.contrast_mixture_),
+            "n_clusters": int(est.n_clusters_), "n_objects": int(est.n_objects_),
+            "labels": [int(v) for v in est.labels_],
+            "recogniser": dump(est.recogniser_, w.child("recogniser"))}
+
+
+def _objects_restore(est: ObjectPipeline, fitted: dict, r: Reader) -> None:
+    est.flatness_mixture_ = Mixture1D(**fitted["flatness"])
+    est.contrast_mixture_ = None if fitted["contrast"] is None else Mixture1D(**fitted["contrast"])
+    est.n_clusters_, est.n_objects_ = fitted["n_clusters"], fitted["n_objects"]
+    est.labels_ = np.asarray(fitted["labels"], np.int64)
+    est.recogniser_ = restore(fitted["recogniser"], r.child("recogniser"))
+
+
 def _nothing_fitted(est, w: Writer) -> dict:
     return {}
 
@@ -464,6 +487,7 @@ ADAPTERS: dict[str, Adapter] = {a.name: a for a in (
     Adapter(SCAN, "cluster", "model_", _scan_dump, _scan_restore),
     Adapter(SetFeatureClustering, "segment", "model_", _set_dump, _set_restore),
     Adapter(DeepFeatureClustering, "segment", "estimator_", _facade_dump, _facade_restore, _facade_refuse),
+    Adapter(ObjectPipeline, "segment", "recogniser_", _objects_dump, _objects_restore),
     Adapter(PixelFeatures, "features", None, _nothing_fitted, _restore_nothing),
     Adapter(PCAFeatures, "features", "pca_",
             lambda est, w: {"pca": _pca_dump(est.pca_, w.child("pca"))},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 
 from ..runtime import data_root
 from .bsds import BSDS_SPLITS, bsds_status, load_bsds500
@@ -33,6 +34,7 @@ from .generated import (
     load_shapes,
 )
 from .nuclei import load_nuclei, nuclei_status
+from .objects import OBJECTS_DEFAULTS, load_photo_objects
 from .sets import ImageSet, SegmentationSet, segmentation_set, subset_indices
 
 __all__ = ["load", "load_segmentation", "dataset_names", "dataset_status", "dataset_table"]
@@ -142,6 +144,11 @@ def load_segmentation(name: str, root: str | os.PathLike | None = None, limit: i
         ``scenes``: 2–5 non-overlapping coloured shapes (as in ``shapes``) on a tinted real texture,
         3×128×128; ``masks`` 0 = background, k + 1 = shape k, ``classes`` = ["background", *SHAPE_NAMES];
         options ``n`` (16), ``size`` (128), ``objects`` ((2, 5)).
+        ``photo-objects``: 3–6 objects of a class-folder ``source`` (default MNIST-test digits, else
+        scikit-learn's digits; any ``load`` name such as ``folder:PATH``), 40–80 px, each filled with one
+        colour, on crops of real photos, 3×321×481; ``masks`` 0 = background, c + 1 = class c; options
+        ``n`` (100), ``source``, ``backgrounds`` (``"bsds500:train"``...), ``size``, ``objects``,
+        ``object_size``, ``gap`` (:func:`tutorial_lib.data.objects.load_photo_objects`).
         ``segfolder:PATH``: ``PATH/images/`` and ``PATH/masks/`` with the same file stems (PATH as given,
         else relative to the data root; one file per stem in each, masks saved losslessly, not as JPEG);
         images read as RGB (C = 3), masks relabelled to 0..K-1 with the original values as ``classes``,
@@ -181,12 +188,14 @@ def load_segmentation(name: str, root: str | os.PathLike | None = None, limit: i
         return load_bsds500(path or "val", root, limit=limit, seed=seed, **options)
     if kind == "nuclei" and not path:
         return load_nuclei(root, limit=limit, seed=seed, **options)
-    if kind in _GENERATED_SEGMENTATION:
-        images, masks, classes, title = _GENERATED_SEGMENTATION[kind](seed=seed, **options)
+    if kind in _GENERATED_SEGMENTATION or (kind == "photo-objects" and not path):
+        make = _GENERATED_SEGMENTATION.get(kind) or partial(load_photo_objects, root=root)
+        images, masks, classes, title = make(seed=seed, **options)
         keep = subset_indices(len(images), limit, None, seed)
         return segmentation_set([images[i] for i in keep], [masks[i] for i in keep], classes, title)
     splits = "|".join(BSDS_SPLITS)
-    raise ValueError(f"unknown segmentation set {name!r}; choose one of mosaic, scenes, bsds500:{splits}, "
+    raise ValueError(f"unknown segmentation set {name!r}; choose one of mosaic, scenes, photo-objects, "
+                     f"bsds500:{splits}, "
                      "nuclei, segfolder:PATH")
 
 
@@ -197,6 +206,8 @@ _GENERATED_INFO = {
                "built from scikit-image textures"),
     "mosaic": ("segmentation", f"generated: {MOSAIC_DEFAULTS['n']} images, 1×{MOSAIC_DEFAULTS['size']}×"
                f"{MOSAIC_DEFAULTS['size']}, {len(MOSAIC_TEXTURES)} textures", "scikit-image texture photos"),
+    "photo-objects": ("segmentation", f"generated: {OBJECTS_DEFAULTS['n']} images, 3×321×481, 3-6 objects "
+                      "(MNIST-test digits, else scikit-learn's) in one colour each", "scikit-image photos"),
     "scenes": ("segmentation", f"generated: {SCENES_DEFAULTS['n']} images, 3×{SCENES_DEFAULTS['size']}×"
                f"{SCENES_DEFAULTS['size']}, background + {len(SHAPE_NAMES)} shapes",
                "built from scikit-image textures"),

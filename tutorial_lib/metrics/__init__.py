@@ -1,7 +1,8 @@
 """Scores for unsupervised results: clusterings of images and segmentations of pixels.
 
 Taught in notebooks 03_clustering_classification (:mod:`.clustering`) and 04_pixel_segmentation
-(:mod:`.segmentation`; :mod:`.regions`, the BSDS500 region benchmark at ODS and OIS).
+(:mod:`.segmentation`; :mod:`.regions`, the BSDS500 region benchmark at ODS and OIS), and
+05_foreground_background (:mod:`.objects`: foreground IoU, object recall, precision and accuracy).
 
 Every score is invariant to a renaming of the predicted labels: accuracy-type scores first match
 predicted clusters (or segments) to true classes with the Hungarian algorithm, the others (NMI,
@@ -21,6 +22,7 @@ from .clustering import (
     per_class_precision_recall,
     relabel,
 )
+from .objects import foreground_iou, match_objects, object_scores
 from .regions import BENCHMARK_KEYS, RegionScorer, RegionSweep, region_benchmark, region_scores, region_sweep
 from .segmentation import (
     probabilistic_rand_index,
@@ -38,10 +40,13 @@ __all__ = [
     "ari",
     "cluster_acc",
     "clustering_scores",
+    "foreground_iou",
     "format_precision_recall",
     "match_clusters",
+    "match_objects",
     "matched_confusion",
     "nmi",
+    "object_scores",
     "per_class_precision_recall",
     "probabilistic_rand_index",
     "region_benchmark",

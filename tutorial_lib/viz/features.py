@@ -16,7 +16,8 @@ from ..base import as_label_array
 from .images import image_rows
 
 
-def plot_history(history, keys=("loss",), ax=None, title: str | None = None) -> Figure:
+def plot_history(history, keys=("loss",), ax=None, title: str | None = None,
+                 refs: dict | None = None) -> Figure:
     """Training curves: each quantity in ``keys`` against epoch, from a ``train.History``.
 
     Parameters
@@ -25,37 +26,44 @@ def plot_history(history, keys=("loss",), ax=None, title: str | None = None) -> 
         Per-epoch records (``history["loss"]`` gives the list of losses).
     keys : sequence of str
         Quantities to draw; those never recorded are skipped. A key containing ``acc`` goes on a
-        second y-axis on the right, so losses and accuracies share one panel.
+        second y-axis on the right when a loss is drawn too, so losses and accuracies share one
+        panel; accuracies alone use the main axis.
     ax : matplotlib Axes or None
         Draw into this Axes (e.g. a live panel) instead of a new figure.
+    title : str, optional
+    refs : dict str -> float, optional
+        Reference levels drawn as dashed horizontal lines on the accuracy axis, with their labels
+        in the legend (e.g. ``{"raw pixels": 0.983, "untrained network": 0.95}``), so a curve is
+        read against its baselines rather than against an axis zoomed onto it.
     """
     if ax is None:
         fig, ax = plt.subplots(figsize=(5, 3.2))
     else:
         fig = ax.figure
-    right = None
-    for key in keys:
-        values = list(history[key]) if key in _history_keys(history) else []
-        if not values:
-            continue
+    recorded = _history_keys(history)
+    drawn = [k for k in keys if k in recorded and len(list(history[k]))]
+    acc_keys = [k for k in drawn if "acc" in k]
+    right = ax.twinx() if acc_keys and len(acc_keys) < len(drawn) else None
+    acc_axis = right if right is not None else ax
+    for key in drawn:
+        values = list(history[key])
         epochs = ([r["epoch"] for r in history.records if key in r] if hasattr(history, "records")
                   else range(1, len(values) + 1))
-        target = ax
-        if "acc" in key:
-            right = right or ax.twinx()
-            target = right
-        target.plot(list(epochs), values, marker="o", ms=3, label=key,
-                    color=f"C{list(keys).index(key)}")
-    acc_keys = [k for k in keys if "acc" in k and k in _history_keys(history)]
-    ax.set_ylabel("loss")
-    if right is not None:
-        right.set_ylabel(acc_keys[0] if len(acc_keys) == 1 else "accuracy")
+        target = acc_axis if "acc" in key else ax
+        target.plot(list(epochs), values, marker="o", ms=3, label=key, color=f"C{list(keys).index(key)}")
+    for i, (label, level) in enumerate((refs or {}).items()):
+        acc_axis.axhline(level, color=f"C{len(keys) + i}", ls="--", lw=1, label=label)
+    acc_label = acc_keys[0] if len(acc_keys) == 1 else "accuracy"
+    if right is not None or not acc_keys:
+        ax.set_ylabel("loss")
+    if acc_keys:
+        acc_axis.set_ylabel(acc_label)
     ax.set_xlabel("epoch")
     handles = [h for a in (ax, right) if a is not None for h in a.get_legend_handles_labels()[0]]
     if handles:
         # Below the axes, so it never hides a curve.
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(handles),
-                  fontsize=8, frameon=False)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                  ncol=min(len(handles), 3), fontsize=8, frameon=False)
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -142,6 +150,7 @@ def plot_feature_quality(reports: dict, metric: str = "knn_acc", ax=None, title:
     """Grouped bars of feature quality: ``reports`` maps dataset -> ``features.feature_report`` result.
 
     Bars are grouped by dataset, one colour per feature space; the value is written on each bar.
+    The axis starts at 0, so bar heights compare honestly; the labels give the differences.
     """
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -151,7 +160,6 @@ def plot_feature_quality(reports: dict, metric: str = "knn_acc", ax=None, title:
     for rep in reports.values():
         spaces += [s for s in rep if s not in spaces]
     width = 0.8 / max(1, len(spaces))
-    lows = []
     for j, space in enumerate(spaces):
         xs, vals = [], []
         for i, rep in enumerate(reports.values()):
@@ -160,12 +168,11 @@ def plot_feature_quality(reports: dict, metric: str = "knn_acc", ax=None, title:
                 vals.append(100 * rep[space][metric])
         bars = ax.bar(xs, vals, width=width, label=space, color=f"C{j}")
         ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
-        lows += vals
     ax.set_xticks(range(len(reports)), list(reports))
     names = {"knn_acc": "kNN accuracy (%)", "linear_acc": "linear probe accuracy (%)"}
     ax.set_ylabel(names.get(metric, metric))
-    if lows:
-        ax.set_ylim(max(0.0, min(lows) - 5), 100.5)
+    # From 0: an axis starting near the lowest bar would turn a 0.3-point gain into a tall step.
+    ax.set_ylim(0.0, 109.0)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     if title:
         ax.set_title(title)

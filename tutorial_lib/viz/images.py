@@ -137,18 +137,25 @@ def before_after(before, after, labels=("before", "after"), captions=None, resca
                         panel_size=panel_size, title=title)
 
 
-def image_rows(rows: dict, n: int = 10, panel_size: float = 0.9, title: str | None = None) -> Figure:
+def image_rows(rows: dict, n: int = 10, panel_size: float = 0.9, title: str | None = None,
+               shared_scale: bool = False) -> Figure:
     """Rows of images with a label on the left: originals vs reconstructions, or an image and its views.
 
     Parameters
     ----------
-    rows : dict str -> Tensor, shape (N, C, H, W), float in [0, 1]
+    rows : dict str -> Tensor, shape (N, C, H, W), float in [0, 1] (any range with ``shared_scale``)
         Row label -> images; the first ``n`` of each are shown, column ``j`` of every row being the
         same sample.
     n : int
         Columns.
     panel_size : float
         Inches per panel.
+    title : str, optional
+    shared_scale : bool
+        Show each row on one grey scale, from the row's minimum to its maximum, with a colour bar
+        giving the values. Without it an image outside [0, 1] is rescaled on its own, which hides
+        any per-image change of brightness or contrast (a per-image standardisation would then look
+        exactly like the original). Grey images only.
 
     Returns
     -------
@@ -157,13 +164,36 @@ def image_rows(rows: dict, n: int = 10, panel_size: float = 0.9, title: str | No
     if not rows:
         raise ValueError("image_rows needs at least one row")
     n = min([n] + [len(v) for v in rows.values()])
-    fig, axes = plt.subplots(len(rows), n, figsize=(panel_size * n + 1.0, panel_size * len(rows) + 0.3),
+    extra = 1.6 if shared_scale else 1.0  # room for the colour bars
+    fig, axes = plt.subplots(len(rows), n, figsize=(panel_size * n + extra, panel_size * len(rows) + 0.3),
                              squeeze=False)
     for i, (label, images) in enumerate(rows.items()):
-        for j in range(n):
-            _show(axes[i, j], images[j])
+        if shared_scale:
+            block = _as_numpy(images[:n])
+            if block.ndim != 4 or block.shape[1] != 1:
+                raise ValueError(f"shared_scale needs grey images (N, 1, H, W); row {label!r} has shape "
+                                 f"{block.shape}")
+            lo, hi = float(block.min()), float(block.max())
+            for j in range(n):
+                shown = axes[i, j].imshow(block[j, 0], cmap="gray", vmin=lo, vmax=max(hi, lo + 1e-12),
+                                          interpolation="nearest")
+                axes[i, j].set_xticks([])
+                axes[i, j].set_yticks([])
+            bar = fig.colorbar(shown, ax=list(axes[i]), fraction=0.02, pad=0.01)
+            bar.ax.tick_params(labelsize=7)
+        else:
+            for j in range(n):
+                _show(axes[i, j], images[j])
         axes[i, 0].set_ylabel(label, fontsize=9, rotation=0, ha="right", va="center")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    if not shared_scale:  # colour bars placed by fig.colorbar(ax=...) do not survive tight_layout
+        fig.tight_layout()
     return fig
+
+
+def _as_numpy(images) -> np.ndarray:
+    """A Tensor or array -> float32 NumPy array on the CPU."""
+    if isinstance(images, torch.Tensor):
+        return images.detach().to("cpu", torch.float32).numpy()
+    return np.asarray(images, dtype=np.float32)

@@ -98,20 +98,22 @@ def plot_pixel_correlation(images: dict, panel_size: float = 3.0, title: str | N
     -------
     matplotlib.figure.Figure
     """
-    size = (panel_size * len(images), panel_size + 0.4)
-    fig, axes = plt.subplots(1, len(images), figsize=size, squeeze=False)
+    size = (panel_size * len(images) + 0.6, panel_size + 0.4)
+    # Constrained layout leaves room for the shared colour bar (tight_layout would not).
+    fig, axes = plt.subplots(1, len(images), figsize=size, squeeze=False, layout="constrained")
+    shown = None
     for ax, (label, x) in zip(axes[0], images.items(), strict=True):
         flat = x.detach().reshape(len(x), -1).to("cpu", torch.float64)
         corr = torch.corrcoef(flat.T).nan_to_num()
         off = corr - torch.diag(torch.diag(corr))
         mean_off = float(off.abs().sum() / max(off.numel() - len(off), 1))
-        ax.imshow(corr.numpy(), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        shown = ax.imshow(corr.numpy(), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
         ax.set_title(f"{label}\nmean |off-diagonal| {mean_off:.3f}", fontsize=9)
         ax.set_xlabel("pixel")
     axes[0, 0].set_ylabel("pixel")
+    fig.colorbar(shown, ax=list(axes[0]), shrink=0.8, label="correlation")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

@@ -46,7 +46,9 @@ def dataset_view(name: str = "digits", n: int = 16, seed: int = 0, root=None, dr
         panels, titles = [], []
         for image, mask in zip(ds.images, ds.masks, strict=True):
             panels += [image, mask[None].float()]
-            titles += ["image", f"mask ({int(mask.max()) + 1} regions)"]
+            # The labels present in this mask, not the highest id: a mosaic may skip a texture.
+            present = len(mask.unique())
+            titles += ["image", f"mask ({present} region{'s' if present != 1 else ''})"]
         detail = f"{len(ds)} images with masks, classes: {', '.join(map(str, ds.classes))}"
     else:
         ds = data.load(name, split="test" if name == "mnist" else "train", root=root, limit=n, seed=seed)

@@ -35,7 +35,9 @@ Panels never print or warn: everything they show goes into their own widgets.
 
 from __future__ import annotations
 
+import base64
 import io
+import re
 from collections.abc import Callable
 from contextlib import contextmanager
 
@@ -53,9 +55,36 @@ def figure_png(fig, dpi: int = 72) -> bytes:
     a second time below the cell.
     """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    # A tight box: a figure's two-line titles would otherwise be cut off at the top.
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.05)
     plt.close(fig)
     return buf.getvalue()
+
+
+def readout_format(step: float) -> str:
+    """The d3 format a slider with this ``step`` should show its value in: ``"d"`` for whole steps
+    (a median size reads "3", not "3.00"), else as many decimals as the step has."""
+    if float(step).is_integer():
+        return "d"
+    decimals = len(f"{float(step):.6f}".rstrip("0").split(".")[1])
+    return f".{decimals}f"
+
+
+def _static_bundle(widget: widgets.Widget, data: dict | None, title: str | None) -> dict | None:
+    """``data`` (an ipywidgets mime bundle) with what a viewer that runs no widgets can show: the
+    panel's last figure as ``image/png`` and a one-line ``text/plain`` instead of the widget repr.
+
+    JupyterLab and VS Code prefer the widget view, so a live notebook is unchanged; GitHub and
+    nbconvert, which cannot draw widgets, fall back to the stored figure.
+    """
+    if data is None:
+        return None
+    name = re.sub(r"<[^>]+>", "", title or type(widget).__name__)
+    data["text/plain"] = f"{name} (an interactive panel: run the notebook to use it)"
+    png = getattr(widget, "image", None)
+    if png is not None and png.value:
+        data["image/png"] = base64.b64encode(png.value).decode("ascii")
+    return data
 
 
 def control_rows(controls: dict, per_row: int = 3) -> list[widgets.HBox]:
@@ -100,6 +129,7 @@ class Panel(widgets.VBox):
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
         self.status = widgets.HTML()
         self._holding = False
+        self.title = title
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
         header = [widgets.HTML(f"<b>{title}</b>")] if title else []
@@ -109,6 +139,9 @@ class Panel(widgets.VBox):
     def values(self) -> dict:
         """The controls' current values, by name."""
         return {name: control.value for name, control in self.controls.items()}
+
+    def _repr_mimebundle_(self, **kwargs):
+        return _static_bundle(self, super()._repr_mimebundle_(**kwargs), self.title)
 
     @contextmanager
     def hold(self):
@@ -165,6 +198,7 @@ class RunPanel(widgets.VBox):
         self.button.on_click(lambda _: self._clicked())
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width=image_width))
         self.status = widgets.HTML(f"Choose the settings and press <b>{button}</b>.")
+        self.title = title
         super().__init__([widgets.HTML(f"<b>{title}</b>"), *control_rows(controls), self.button, self.status,
                           self.image])
 
@@ -174,6 +208,9 @@ class RunPanel(widgets.VBox):
     def values(self) -> dict:
         """The controls' current values, by name."""
         return {name: control.value for name, control in self.controls.items()}
+
+    def _repr_mimebundle_(self, **kwargs):
+        return _static_bundle(self, super()._repr_mimebundle_(**kwargs), self.title)
 
     def _guarded(self, work: Callable[[], dict], busy: str, failed: str) -> dict:
         """Run ``work()`` with the button disabled and ``busy`` shown; on an error show
@@ -195,6 +232,7 @@ def param_follows_method(panel: Panel, table: ParamTable) -> None:
     range, step and default from ``table`` (name, low, high, step, default), with one recompute."""
     controls = panel.controls
     slider = controls["param"]
+    slider.readout_format = readout_format(slider.step)
 
     def on_method(change):
         pname, plo, phi, pstep, pdefault = table[change["new"]]
@@ -203,6 +241,7 @@ def param_follows_method(panel: Panel, table: ParamTable) -> None:
             slider.min, slider.max = min(plo, slider.min), max(phi, slider.max)
             slider.value, slider.step = pdefault, pstep
             slider.min, slider.max, slider.description = plo, phi, pname
+            slider.readout_format = readout_format(pstep)
 
     # Replaces the panel's own observer, so hold() covers the slider changes.
     controls["method"].unobserve(panel._on_change, names="value")

@@ -1,0 +1,112 @@
+"""The application pipeline (notebook 05_foreground_background): objects found and classified on tiny
+scenes, saved and loaded, and the ``application`` command on a plain folder."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from tutorial_lib import load_model
+from tutorial_lib.application import ObjectPipeline, flatness, normalise_crop
+from tutorial_lib.data.objects import make_object_scene, true_objects
+from tutorial_lib.metrics import object_scores
+
+
+def _source():
+    """Three shapes, white on black (classes 0..2): a bar, a ring, a plus."""
+    images = np.zeros((3, 1, 12, 12), np.float32)
+    images[0, 0, 1:11, 5:7] = 1
+    images[1, 0, 1:11, 1:11] = 1
+    images[1, 0, 4:8, 4:8] = 0
+    images[2, 0, 5:7, 1:11] = 1
+    images[2, 0, 1:11, 5:7] = 1
+    return torch.from_numpy(images), np.arange(3)
+
+
+def _scenes(n=6):
+    images, labels = _source()
+    import skimage.data as skd
+
+    pictures = [skd.coffee()[::3, ::3] / np.float32(255), skd.chelsea()[::2, ::2] / np.float32(255)]
+    out = [make_object_scene((96, 128), np.random.default_rng([0, i]), images, labels, pictures,
+                             objects=(3, 3), object_size=(24, 30), gap=6) for i in range(n)]
+    return [torch.from_numpy(im.transpose(2, 0, 1).copy()) for im, _ in out], [m for _, m in out]
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    images, masks = _scenes()
+    model = ObjectPipeline(min_size=30, n_clusters=3, clusterer="kmeans", seed=0).fit(images)
+    return model, images, masks
+
+
+def test_flatness_is_lowest_on_flat_colour():
+    image = np.random.default_rng(0).uniform(0, 1, (20, 20, 3)).astype(np.float32)
+    image[5:15, 5:7] = 0.3  # a stroke two pixels wide
+    f = flatness(image)
+    assert (f[5:15, 5:7] == f.min()).all() and np.median(f) > f.min() + 2
+
+
+def test_normalised_crop_is_centred_and_scaled():
+    pixels = np.zeros((50, 30), bool)
+    pixels[5:45, 10:20] = True
+    crop = normalise_crop(pixels)
+    rows, cols = np.nonzero(crop > 0.5)
+    assert crop.shape == (28, 28) and rows.max() - rows.min() + 1 == 20
+    assert abs(rows.mean() - 13.5) <= 1 and abs(cols.mean() - 13.5) <= 1
+
+
+def test_pipeline_recovers_the_objects_of_tiny_scenes(fitted):
+    model, images, masks = fitted
+    parses = model.predict(images)
+    truth = [true_objects(m) for m in masks]
+    scores = object_scores([p.objects for p in parses], [p.classes for p in parses],
+                           [t[0] for t in truth], [t[1] for t in truth])
+    assert scores["object_recall"] >= 0.9 and scores["object_precision"] >= 0.9
+    assert scores["object_acc"] >= 0.9
+    one = parses[0]
+    assert one.objects.shape == (96, 128) and len(one.confidence) == len(one)
+    assert ((one.confidence >= 0) & (one.confidence <= 1)).all()
+    assert (one.regions[one.foreground] == 0).all() and (one.regions[~one.foreground] > 0).all()
+
+
+def test_predict_keeps_state_and_save_load_gives_the_same(fitted, tmp_path):
+    model, images, _ = fitted
+    before = model.predict(images[0])
+    path = model.save(tmp_path / "app.safetensors")
+    again = load_model(path)
+    after = again.predict(images[0])
+    assert np.array_equal(before.objects, after.objects) and np.array_equal(before.classes, after.classes)
+    assert np.allclose(before.confidence, after.confidence)
+    assert np.array_equal(model.predict(images[0]).classes, before.classes)
+
+
+def test_bad_parameters_are_refused():
+    images, _ = _scenes(2)
+    with pytest.raises(ValueError, match="foreground"):
+        ObjectPipeline(foreground="magic").fit(images)
+    with pytest.raises(ValueError, match="n_clusters"):
+        ObjectPipeline(n_clusters=0).fit(images)
+
+
+def test_application_command_on_a_plain_folder(tmp_path):
+    from PIL import Image
+
+    from tutorial_lib.__main__ import main
+
+    images, _ = _scenes(5)
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i, im in enumerate(images):
+        pixels = (im.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"p{i}.png")
+    out = tmp_path / "out"
+    assert main(["application", "--data", f"folder:{folder}", "--clusters", "3", "--out", str(out),
+                 "--json", str(tmp_path / "r.json")]) == 0
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == [f"p{i}.png" for i in range(5)]
+    with open(out / "objects.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) >= 13 and {r["image"] for r in rows} == {f"p{i}.png" for i in range(5)}
+    assert all(0 <= float(r["confidence"]) <= 1 and int(r["area"]) >= 30 for r in rows)
+    assert list((out / "gallery").glob("class_*.png"))
