@@ -169,17 +169,15 @@ class ObjectPipeline(Estimator):
         weights = np.concatenate(sizes).astype(np.float64)
         rng = np.random.default_rng(self.seed)
         drawn = rng.choice(len(values), draws, p=weights / weights.sum())
-        return Mixture1D.fit(values[drawn], seed=self.seed, need_two=True)
+        # the draws repeat len(values) regions: the BIC counts Kish's effective number of them
+        n_effective = weights.sum() ** 2 / (weights ** 2).sum()
+        return Mixture1D.fit(values[drawn], seed=self.seed, need_two=True, n_effective=n_effective)
 
     def objects_of(self, pixels: np.ndarray, regions: np.ndarray, contrast: np.ndarray,
                    mixture: Mixture1D | None) -> np.ndarray:
         """The objects (H, W) int64 of one image from its candidate regions and their contrasts."""
         if self.foreground == "flat-contrast" and mixture is not None and len(contrast):
-            # a region at least half as contrasted as the typical object stays one: when every candidate is
-            # an object the two components split the objects, not objects from background
-            typical = mixture.means[1]
-            keep = (mixture.posterior(contrast, 1) >= 0.5) | (contrast >= typical / 2)
-            regions = keep_regions(regions, keep)
+            regions = keep_regions(regions, mixture.posterior(contrast, 1) >= 0.5)
         return find_objects(grow_regions(pixels, regions) > 0, self.min_size)
 
     def _scan(self, images) -> list[np.ndarray]:
