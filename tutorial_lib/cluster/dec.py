@@ -168,6 +168,7 @@ class DEC(Estimator):
     model_ : DECModule
     cluster_centers_ : Tensor, shape (n_clusters, latent_dim)
     labels_ : ndarray, shape (N,), int64
+    init_labels_ : ndarray, shape (N,), int64: k-means of the pretrained codes, where DEC starts
     history_ : train.History of the clustering phase (``loss``, ``changed``)
     pretrain_history_ : train.History of the autoencoder, or None
     """
@@ -234,6 +235,7 @@ class DEC(Estimator):
             model = DECModule(AutoencoderEncoder(ae), km.cluster_centers_, self.alpha)
             self.history_ = self._cluster(model, images, torch.from_numpy(km.labels_), dev, folders["dec"])
         self.autoencoder_, self.model_ = ae, model.eval()
+        self.init_labels_ = as_label_array(km.labels_)
         self.cluster_centers_ = model.centers.detach().cpu().clone()
         self.labels_ = as_label_array(forward_all(model, images, dev).argmax(1))
         warn_if_collapsed(self.labels_, self.n_clusters, "DEC",

@@ -1,0 +1,73 @@
+"""SCAN's cluster-size assumptions on balanced and imbalanced data (issue 14, item 6).
+
+Runs SCAN's variants (equal sizes, the default; no balanced self-labelling; sizes estimated from the
+data) on MNIST-test and on ``mnist-imbalanced`` (class sizes 892 ... 100), seed 0, and writes
+``bench/results/scan_sizes.md`` and ``.json``. Results already in the JSON are kept, so the grid can
+be filled in several runs::
+
+    python bench/scan_sizes.py --sets mnist-imbalanced --variants equal no-balance estimated
+    python bench/scan_sizes.py --sets mnist --variants no-balance estimated
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from tutorial_lib import data, metrics
+from tutorial_lib.cluster import SCAN
+
+VARIANTS = {"equal": {}, "no-balance": {"balance": False}, "estimated": {"sizes": "estimated"}}
+OUT = Path(__file__).parent / "results" / "scan_sizes"
+
+
+def run(set_name: str, variant: str, seed: int = 0) -> dict:
+    """Fit one SCAN variant on one set; its scores, cluster sizes and seconds."""
+    ds = data.load(set_name, split="test")
+    started, cpu = time.perf_counter(), time.process_time()
+    labels = SCAN(n_clusters=10, seed=seed, **VARIANTS[variant]).fit_predict(ds.images)
+    scores = metrics.clustering_scores(ds.labels, labels)
+    return {**{k: round(float(v), 4) for k, v in scores.items()}, "seconds": round(time.perf_counter() - started, 1),
+            "cpu_seconds": round(time.process_time() - cpu, 1), "threads": torch.get_num_threads(),
+            "sizes": sorted(torch.bincount(torch.as_tensor(labels), minlength=10).tolist(), reverse=True),
+            "true_sizes": sorted(torch.bincount(ds.labels, minlength=10).tolist(), reverse=True),
+            "set": set_name, "variant": variant, "seed": seed}
+
+
+def write(results: dict) -> None:
+    """The Markdown table of every result in ``results`` ({"set/variant": row})."""
+    lines = ["# SCAN's cluster sizes: balanced and imbalanced MNIST-test", "",
+             "Seed 0; `python bench/scan_sizes.py` (see its docstring). Variants: `equal` (the default: "
+             "equal shares in the entropy term and the balanced self-labelling), `no-balance` "
+             "(`balance=False`: confident predictions as targets), `estimated` (`sizes=\"estimated\"`: "
+             "shares of a Gaussian mixture on the warm start's t-SNE map).", "",
+             "| set | variant | acc | nmi | ari | seconds | cpu_seconds | threads | predicted sizes | true sizes |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in sorted(results.values(), key=lambda r: (r["set"], list(VARIANTS).index(r["variant"]))):
+        lines.append(f"| {row['set']} | {row['variant']} | {row['acc']:.3f} | {row['nmi']:.3f} | {row['ari']:.3f} | "
+                     f"{row['seconds']:.0f} | {row['cpu_seconds']:.0f} | {row['threads']} | "
+                     f"{' '.join(map(str, row['sizes']))} | {' '.join(map(str, row['true_sizes']))} |")
+    OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="+", default=["mnist", "mnist-imbalanced"])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    args = parser.parse_args()
+    path = OUT.with_suffix(".json")
+    results = json.loads(path.read_text()) if path.exists() else {}
+    for set_name in args.sets:
+        for variant in args.variants:
+            results[f"{set_name}/{variant}"] = row = run(set_name, variant)
+            print(json.dumps(row), flush=True)
+            path.write_text(json.dumps(results, indent=2) + "\n")
+            write(results)
+
+
+if __name__ == "__main__":
+    main()
