@@ -311,3 +311,48 @@ def test_cli_json_keys(tmp_path, capsys):
     assert result["n_samples"] == 100 and result["method"] == "pca-kmeans"
     assert "acc" in capsys.readouterr().out
     assert main(["cluster", "--data", "digits", "--method", "nope"]) == 2
+
+
+def test_equipartition_with_a_prior_gives_columns_of_those_shares():
+    torch.manual_seed(0)
+    logits = torch.randn(200, 3)
+    prior = torch.tensor([0.6, 0.3, 0.1])
+    q = equipartition(logits, prior=prior)
+    assert torch.allclose(q.sum(1), torch.ones(200), atol=1e-5)
+    assert torch.allclose(q.sum(0), 200 * prior, atol=0.5)
+    # a uniform prior is the plain equipartition
+    uniform = equipartition(logits, prior=torch.full((3,), 1 / 3))
+    assert torch.allclose(uniform, equipartition(logits), atol=1e-5)
+
+
+def test_scan_loss_prior_is_a_kl_to_the_prior():
+    from tutorial_lib.cluster import scan_loss
+
+    torch.manual_seed(0)
+    a = torch.randn(32, 4, requires_grad=True)
+    b = torch.randn(32, 4)
+    uniform = torch.full((4,), 0.25)
+    plain, c0, e0 = scan_loss(a, b, 5.0)
+    with_prior, c1, e1 = scan_loss(a, b, 5.0, prior=uniform)
+    # KL(mean || uniform) = log K - H(mean): the same loss up to the constant 5 log 4
+    assert torch.allclose(with_prior, plain + 5.0 * math.log(4), atol=1e-5)
+    assert torch.equal(c0, c1) and torch.equal(e0, e1)
+    # a prior that favours cluster 0 makes a batch that uses cluster 0 more cost less
+    skewed = torch.tensor([0.7, 0.1, 0.1, 0.1])
+    rows = [[3.0, 0, 0, 0]] * 24 + [[0, 3.0, 0, 0], [0, 0, 3.0, 0], [0, 0, 0, 3.0]] * 2 + [[0, 3.0, 0, 0]] * 2
+    heavy = torch.tensor(rows)
+    assert scan_loss(heavy, heavy, 5.0, prior=skewed)[0] < scan_loss(heavy, heavy, 5.0)[0] + 5.0 * math.log(4)
+
+
+def test_scan_estimated_sizes(tiny_digits):
+    images, _ = tiny_digits
+    est = SCAN(4, n_neighbors=3, init="tsne", warm_steps=2, steps=4, self_label_steps=2, batch_size=64,
+               width=8, sizes="estimated", seed=0, device="cpu").fit(images)
+    assert est.prior_.shape == (4,) and abs(float(est.prior_.sum()) - 1) < 1e-5
+    counts = np.bincount(est.init_labels_, minlength=4)
+    assert np.allclose(est.prior_.numpy(), (counts + 1) / (counts + 1).sum(), atol=1e-6)
+    assert _tiny_scan(0).fit(images).prior_ is None
+    with pytest.raises(ValueError, match="sizes"):
+        SCAN(4, sizes="estimated", init=None).fit(images)
+    with pytest.raises(ValueError, match="sizes"):
+        SCAN(4, sizes="big").fit(images)
