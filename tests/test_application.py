@@ -110,3 +110,21 @@ def test_application_command_on_a_plain_folder(tmp_path):
     assert len(rows) >= 13 and {r["image"] for r in rows} == {f"p{i}.png" for i in range(5)}
     assert all(0 <= float(r["confidence"]) <= 1 and int(r["area"]) >= 30 for r in rows)
     assert list((out / "gallery").glob("class_*.png"))
+
+
+def test_application_panel_runs_the_plain_call_and_follows_its_controls():
+    from tutorial_lib.widgets import application_panel, application_view
+
+    images, masks = _scenes(4)
+    plain = application_view(images, masks, index=1, min_size=30, n_clusters=3, clusterer="kmeans",
+                             draw=False)
+    assert plain["figure"] is None and plain["object_recall"] >= 0.9 and "recall" in plain["summary"]
+    panel = application_panel(images, masks, min_size=30, n_clusters=3, clusterer="kmeans")
+    assert panel.result == {}  # nothing runs before the button
+    first = panel.run()
+    assert first["n_objects"] == plain["n_objects"] and panel.image.value
+    panel.controls["min_size"].value = 400  # fewer than 4 objects of the 4 tiny scenes are this large
+    panel.controls["n_clusters"].value = 2
+    with pytest.raises(Exception, match="objects were found"):
+        panel.run()
+    assert "failed" in panel.status.value

@@ -225,6 +225,20 @@ class ObjectPipeline(Estimator):
         -------
         self
         """
+        crops = self.training_crops(images)
+        if len(crops) < 4:
+            raise InputError(f"only {len(crops)} objects were found in {len(images)} images; at least 4 "
+                             "are needed to learn their classes: lower threshold or min_size, or give more "
+                             "images")
+        self.recogniser_ = self.fit_recogniser(crops)
+        self.labels_ = as_label_array(self.recogniser_.labels_)
+        self.n_objects_ = len(crops)
+        return self
+
+    def training_crops(self, images) -> torch.Tensor:
+        """Stages 1-4 of :meth:`fit`: fit the two mixtures on ``images`` (as :meth:`fit` takes them) and
+        return the normalised crops of every object found, (M, 1, 28, 28) float32 in [0, 1] (what the
+        recogniser learns from; e.g. to choose the number of classes on them)."""
         self._check_params()
         images = check_image_list(images)
         prepared = [self.preprocess(im) for im in images]
@@ -237,15 +251,7 @@ class ObjectPipeline(Estimator):
         self.contrast_mixture_ = self.fit_contrast(contrasts, sizes)
         objects = [self.objects_of(p, r, c, self.contrast_mixture_)
                    for p, r, c in zip(prepared, regions, contrasts, strict=True)]
-        crops = torch.cat([object_crops(o) for o in objects])
-        if len(crops) < 4:
-            raise InputError(f"only {len(crops)} objects were found in {len(images)} images; at least 4 "
-                             "are needed to learn their classes: lower threshold or min_size, or give more "
-                             "images")
-        self.recogniser_ = self.fit_recogniser(crops)
-        self.labels_ = as_label_array(self.recogniser_.labels_)
-        self.n_objects_ = len(crops)
-        return self
+        return torch.cat([object_crops(o) for o in objects])
 
     def classify(self, crops: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Class and confidence of each crop (M, 1, 28, 28): the recogniser's probability where it has

@@ -86,6 +86,13 @@ def evaluate(data: str = DEFAULT_DATA, root=None, seed: int = 0, limit: int | No
         params["clusterer"] = method
     model = ObjectPipeline(n_clusters=n_clusters, seed=seed, device=device, progress=progress, **params)
     cpu, wall = time.process_time(), time.perf_counter()
+    auto = None
+    if n_clusters == "auto":
+        # the library's label-free choice (as `cluster --clusters auto`), on the crops the recogniser sees
+        from .clustering import choose_n_clusters
+
+        auto = choose_n_clusters(model.training_crops(images), device=device, seed=0)
+        model.n_clusters = auto["chosen"]
     model.fit(images)
     fit_seconds = time.perf_counter() - wall
     start = time.perf_counter()
@@ -96,6 +103,8 @@ def evaluate(data: str = DEFAULT_DATA, root=None, seed: int = 0, limit: int | No
               "n_objects": int(sum(len(p) for p in parses)), "n_clusters": int(model.n_clusters_),
               "seconds_per_image": round(per_image, 3), "fit_seconds": round(fit_seconds, 2),
               "cpu_seconds": round(time.process_time() - cpu, 2)}
+    if auto is not None:
+        result["auto_clusters"] = {"criterion": auto["criterion"], "values": auto["values"]}
     result.update(score(parses, masks))
     if source:
         result["source"] = source
@@ -121,8 +130,8 @@ def score(parses, masks) -> dict:
 
 
 JSON_KEYS = ("foreground_iou", "object_recall", "object_precision", "object_acc", "per_class", "n_images",
-             "n_objects", "n_true_objects", "n_clusters", "seconds_per_image", "fit_seconds", "cpu_seconds",
-             "method", "device", "data", "seed", "source")
+             "n_objects", "n_true_objects", "n_clusters", "auto_clusters", "seconds_per_image", "fit_seconds",
+             "cpu_seconds", "method", "device", "data", "seed", "source")
 
 
 def summary(result: dict) -> dict:

@@ -9,10 +9,12 @@ what it computed, a ``summary`` and a ``figure``; see :mod:`.panel` for how to w
 * :mod:`.training`: the training panel (02, 03).
 * :mod:`.clustering`: the cluster explorer and :func:`train_scan` (03).
 * :mod:`.segmentation`: the Kanezaki segmentation panel (04).
+* :mod:`.application`: the application panel (05).
 
 Old import paths keep working: ``from tutorial_lib import widgets; widgets.denoise_panel(image)``.
 """
 
+from .application import ApplicationPanel, application_panel, application_view
 from .clustering import CLUSTER_METHODS, cluster_panel, cluster_view, train_scan
 from .overview import BROWSABLE, dataset_panel, dataset_view
 from .panel import Panel, RunPanel, control_rows, figure_png, param_follows_method
@@ -29,6 +31,7 @@ from .training import ACTIVATION_CHOICES, TrainingPanel, train_view, training_pa
 
 __all__ = [
     "ACTIVATION_CHOICES",
+    "ApplicationPanel",
     "BROWSABLE",
     "CLUSTER_METHODS",
     "CONTRAST_PARAMS",
@@ -37,6 +40,8 @@ __all__ = [
     "RunPanel",
     "SegmentationPanel",
     "TrainingPanel",
+    "application_panel",
+    "application_view",
     "cluster_panel",
     "cluster_view",
     "contrast_panel",
