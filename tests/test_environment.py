@@ -17,7 +17,15 @@ def _name(requirement: str) -> str:
 
 def _pyproject_requirements() -> dict[str, str]:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = list(meta["dependencies"]) + list(meta["optional-dependencies"]["dev"])
+    extras = meta["optional-dependencies"]
+    reqs = list(meta["dependencies"])
+    for r in extras["dev"]:
+        # `dev` pulls in other extras of this package ("tutorial_lib[export]"): list what they hold.
+        included = re.fullmatch(r"tutorial_lib\[([\w,]+)\]", r.replace(" ", ""))
+        if included:
+            reqs += [x for name in included.group(1).split(",") for x in extras[name]]
+        else:
+            reqs.append(r)
     return {_name(r): r.replace(" ", "") for r in reqs}
 
 

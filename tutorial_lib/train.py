@@ -38,11 +38,14 @@ from .base import seeded
 from .checkpoint import load_checkpoint, save_checkpoint
 from .runtime import progress_bar as tqdm
 from .train_utils import (
+    AMP_MODES,
     History,
     StopTraining,
     TrainingDiverged,
     TrainingInterrupted,
+    amp_dtype,
     as_source,
+    compiled,
     distributed_env,
     diverged_message,
     epoch_batches,
@@ -357,10 +360,10 @@ def _train(run: _Run, progress: bool, on_epoch_start: Callable | None,
 
 def fit(model: nn.Module, step: Callable, data, *, epochs: int = 10, lr: float = 1e-3,
         batch_size: int = 128, optimizer: str | Callable = "adam", weight_decay: float = 0.0,
-        scheduler: str | None = None, device: str | torch.device = "auto", amp: bool = False,
-        seed: int | None = 0, grad_clip: float | None = None, shuffle: bool = True,
-        drop_last: bool = False, checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
-        progress: bool = True, on_epoch_start: Callable | None = None,
+        scheduler: str | None = None, device: str | torch.device = "auto", amp: bool | str = False,
+        compile: bool | str = False, seed: int | None = 0, grad_clip: float | None = None,
+        shuffle: bool = True, drop_last: bool = False, checkpoint_dir: str | os.PathLike | None = None,
+        resume: bool = False, progress: bool = True, on_epoch_start: Callable | None = None,
         on_epoch_end: Callable | None = None, num_workers: int = 0, config: dict | None = None) -> History:
     """Train ``model`` by minimising ``step(model, batch)`` over ``data``; the model is updated in place.
 
@@ -390,8 +393,12 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int = 10, lr: float =
         Learning-rate schedule, stepped once per epoch.
     device : str or torch.device
         ``"auto"`` picks CUDA, then MPS, then CPU (see ``runtime.device``).
-    amp : bool
-        Mixed precision (float16 autocast and a gradient scaler) on CUDA; ignored elsewhere.
+    amp : {False, True, "auto", "fp16", "bf16"}
+        Mixed precision on CUDA (ignored elsewhere, see :func:`amp_dtype`): autocast to bfloat16, or to
+        float16 with a gradient scaler that keeps small gradients from underflowing. ``True`` = "auto".
+    compile : bool or str
+        Train through ``torch.compile`` (True: the inductor backend; a string names another backend).
+        The first batches are slow while the graph is compiled; it pays off on long runs on a GPU.
     seed : int or None
         Seeds Python, NumPy and torch for the run (plus the rank under ``torchrun``) and the
         shuffling; the caller's random state is restored when ``fit`` returns. None uses the global
@@ -441,7 +448,7 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int = 10, lr: float =
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"need epochs >= 0 and batch_size >= 1, got {epochs=}, {batch_size=}")
     dev, world, rank = _setup_processes(device)
-    use_amp = bool(amp) and dev.type == "cuda"
+    dtype = amp_dtype(amp, dev)
     kind, payload, n = as_source(data)
     if kind in ("tensor", "tuple") and dev.type == "cuda":
         # Indexing on the GPU avoids one host-to-device copy per batch; the data is small here.
@@ -449,7 +456,9 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int = 10, lr: float =
 
     opt_name = optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", "custom")
     run_config = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "optimizer": opt_name,
-                  "weight_decay": weight_decay, "scheduler": scheduler, "amp": use_amp, "seed": seed,
+                  "weight_decay": weight_decay, "scheduler": scheduler,
+                  "amp": str(dtype).removeprefix("torch.") if dtype is not None else None,
+                  "compile": compile, "seed": seed,
                   "grad_clip": grad_clip, "shuffle": shuffle, "drop_last": drop_last, "world_size": world,
                   "device": str(dev), "n_samples": n, **(config or {})}
 
@@ -459,19 +468,20 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int = 10, lr: float =
         model.to(dev)
         opt = make_optimizer(model, optimizer, lr, weight_decay)
         run = _Run(step=step, model=model, opt=opt, sched=_make_scheduler(opt, scheduler, epochs),
-                   scaler=torch.amp.GradScaler("cuda", enabled=use_amp), history=History(config=run_config),
+                   scaler=torch.amp.GradScaler("cuda", enabled=dtype == torch.float16),
+                   history=History(config=run_config),
                    config=run_config, dev=dev, world=world, rank=rank, kind=kind, payload=payload, n=n,
                    epochs=epochs, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
                    shuffle_seed=seed if seed is not None else 0, grad_clip=grad_clip,
                    num_workers=num_workers,
-                   autocast=torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext(),
+                   autocast=torch.autocast("cuda", dtype=dtype) if dtype is not None else nullcontext(),
                    ckpt_path=Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None,
                    epoch_hook=on_epoch_start is not None)
         if resume and run.ckpt_path is not None and run.ckpt_path.exists():
             _resume(run)
         elif run.ckpt_path is not None and run.main:
             run.ckpt_path.unlink(missing_ok=True)  # a new run: an older state must not be resumed later
-        run.net = _wrap_ddp(model, dev, world)
+        run.net = compiled(_wrap_ddp(model, dev, world), compile)
         return _train(run, progress, on_epoch_start, on_epoch_end)
 
 
@@ -497,4 +507,4 @@ def load_weights(model: nn.Module, checkpoint_dir: str | os.PathLike, map_locati
 
 __all__ = ["fit", "History", "TrainingDiverged", "TrainingInterrupted", "StopTraining", "unwrap",
            "load_weights", "make_optimizer", "distributed_env", "is_main_process", "rng_state",
-           "set_rng_state", "CHECKPOINT_NAME"]
+           "set_rng_state", "CHECKPOINT_NAME", "AMP_MODES", "amp_dtype"]

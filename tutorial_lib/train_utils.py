@@ -7,6 +7,8 @@ every trained method of notebooks 03_clustering_classification and 04_pixel_segm
 * How a run ends otherwise: :class:`StopTraining` (a callback stops it), :class:`TrainingDiverged`
   (NaN or infinite loss), :class:`TrainingInterrupted` (Ctrl-C, after the state is saved), and
   :func:`interrupts_held`, which keeps Ctrl-C from splitting the end of an epoch.
+* Speed (notebook 06_scaling_up): :func:`amp_dtype` (mixed precision on CUDA) and :func:`compiled`
+  (``torch.compile``), the ``amp`` and ``compile`` flags of ``fit``.
 * Distributed helpers: :func:`distributed_env` (what ``torchrun`` set), :func:`unwrap`,
   :func:`is_main_process`.
 * Batches: the data accepted by ``fit`` (a Tensor, a tuple of Tensors, a Dataset or a DataLoader)
@@ -193,8 +195,48 @@ def init_distributed(dev: torch.device) -> None:
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside a DistributedDataParallel wrapper (or the model itself)."""
+    """The plain model inside ``torch.compile`` and DistributedDataParallel wrappers (or the model itself)."""
+    model = getattr(model, "_orig_mod", model)  # torch.compile's OptimizedModule
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+AMP_MODES = (False, True, "auto", "fp16", "bf16")
+
+
+def amp_dtype(amp: bool | str, dev: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``fit(amp=...)`` on ``dev``; None means full float32.
+
+    Mixed precision runs on CUDA only: elsewhere every mode gives None, so the same call trains
+    unchanged on a laptop. ``True`` or ``"auto"`` choose bfloat16 where the GPU supports it (Ampere and
+    newer: the float32 range, no loss scaling needed), else float16 (with a gradient scaler).
+
+    Parameters
+    ----------
+    amp : {False, True, "auto", "fp16", "bf16"}
+    dev : torch.device
+
+    Returns
+    -------
+    torch.float16, torch.bfloat16 or None
+    """
+    if amp not in AMP_MODES:
+        raise ValueError(f"amp must be one of False, True, 'auto', 'fp16', 'bf16'; got {amp!r}")
+    if not amp or dev.type != "cuda":
+        return None
+    if amp == "bf16" or (amp in (True, "auto") and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    return torch.float16
+
+
+def compiled(net: nn.Module, compile: bool | str) -> nn.Module:
+    """``torch.compile(net)`` (``compile=True``: the default inductor backend, which generates C++ on the
+    CPU and Triton kernels on CUDA), or with the backend named by a string (e.g. ``"aot_eager"``: the
+    graph capture without code generation); ``net`` itself when ``compile`` is False."""
+    if not compile:
+        return net
+    backend = compile if isinstance(compile, str) else "inductor"
+    # The parameters stay those of ``net``: the optimiser, the checkpoints and unwrap() see the same ones.
+    return torch.compile(net, backend=backend)
 
 
 def is_main_process() -> bool:
@@ -322,4 +364,5 @@ def _as_tuple(value):
 
 __all__ = ["History", "StopTraining", "TrainingDiverged", "TrainingInterrupted", "diverged_message",
            "interrupts_held", "distributed_env", "init_distributed", "unwrap", "is_main_process", "as_source",
-           "to_device", "epoch_batches", "gather_batch", "num_batches", "rng_state", "set_rng_state"]
+           "to_device", "epoch_batches", "gather_batch", "num_batches", "rng_state", "set_rng_state",
+           "AMP_MODES", "amp_dtype", "compiled"]

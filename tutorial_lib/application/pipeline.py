@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..base import Estimator, InputError, as_label_array, check_image_list
+from ..base import Estimator, InputError, as_label_array, check_image_list, reject_labels
 from .crops import bounding_boxes, object_crops
 from .foreground import (
     Mixture1D,
@@ -225,6 +225,7 @@ class ObjectPipeline(Estimator):
         -------
         self
         """
+        reject_labels(self, y)
         crops = self.training_crops(images)
         if len(crops) < 4:
             raise InputError(f"only {len(crops)} objects were found in {len(images)} images; at least 4 "

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import runtime
-from ..base import Estimator, as_label_array, seeded
+from ..base import Estimator, as_label_array, reject_labels, seeded
 from ..features import check_training_images
 from ..models import AutoencoderEncoder
 from ..train import StopTraining
@@ -225,6 +225,7 @@ class DEC(Estimator):
         Raises ``train.TrainingInterrupted`` on Ctrl-C (with ``checkpoint_dir``, fit again with
         ``resume=True`` to continue) and ``train.TrainingDiverged`` on a NaN or infinite loss.
         """
+        reject_labels(self, y)
         images = check_training_images(images, standardized=self.standardized, min_count=2)
         check_k(self.n_clusters, len(images))
         dev = runtime.device(self.device)

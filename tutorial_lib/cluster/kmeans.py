@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .. import runtime
-from ..base import Estimator, as_label_array, generator
+from ..base import Estimator, as_label_array, generator, reject_labels
 from ._common import as_matrix, check_k
 
 
@@ -158,6 +158,7 @@ class KMeans(Estimator):
 
     def fit(self, X, y=None) -> KMeans:
         """Cluster ``X``: Tensor or array, shape (N, D) (images (N, C, H, W) are flattened)."""
+        reject_labels(self, y)
         x = as_matrix(X)
         check_k(self.n_clusters, len(x))
         if self.n_init < 1 or self.max_iter < 1:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .. import runtime
-from ..base import Estimator, as_label_array, seeded
+from ..base import Estimator, as_label_array, reject_labels, seeded
 from ..features import check_training_images
 from ._common import as_matrix, check_k, epochs_for, warn_if_collapsed
 from .kmeans import KMeans
@@ -26,6 +26,7 @@ class _FeatureStep(Estimator):
 
     def fit(self, X, y=None) -> _FeatureStep:
         """Fit on ``X`` (what :meth:`fit_transform` takes) and return ``self``."""
+        reject_labels(self, y)
         self.fit_transform(X)
         return self
 
@@ -283,6 +284,7 @@ class DeepClusterPipeline(Estimator):
 
     def fit(self, images, y=None) -> DeepClusterPipeline:
         """Compute the features of ``images`` (N, C, H, W) and cluster them."""
+        reject_labels(self, y)
         step = self._feature_step()
         with seeded(self.seed, runtime.device(self.device)):
             feats = as_matrix(step.fit_transform(images), "features")

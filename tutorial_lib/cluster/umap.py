@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from sklearn.utils.metaestimators import available_if
 
-from ..base import Estimator, as_label_array
+from ..base import Estimator, as_label_array, reject_labels
 from ._common import as_matrix, check_k, stage_checkpoints
 from .pipeline import (
     AutoencoderFeatures,
@@ -165,6 +165,7 @@ class GaussianMixtureClusterer(Estimator):
 
     def fit(self, X, y=None) -> GaussianMixtureClusterer:
         """Fit the mixture to features ``X`` (N, D) (tensor or array; images are flattened)."""
+        reject_labels(self, y)
         from sklearn.mixture import GaussianMixture
 
         x = as_matrix(X, "X").double().numpy()
@@ -283,6 +284,7 @@ class UMAPPipeline(DeepClusterPipeline):
 
     def fit(self, images, y=None) -> UMAPPipeline:
         """Features of ``images`` (N, C, H, W), float in [0, 1], N >= 4; their UMAP map; clusters on it."""
+        reject_labels(self, y)
         from .kmeans import KMeans
 
         self._check_params()

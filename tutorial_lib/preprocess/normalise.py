@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..base import Estimator, InputError
+from ..base import Estimator, InputError, reject_labels
 from ._common import as_images
 
 __all__ = ["standardize_per_image", "to_unit_range", "Standardizer", "ZCAWhitening"]
@@ -110,6 +110,7 @@ class Standardizer(_FittedStep):
 
     def fit(self, images: torch.Tensor, y=None) -> Standardizer:
         """Learn ``mean_`` and ``std_`` from ``images : Tensor, shape (N, C, H, W)``; returns self."""
+        reject_labels(self, y)
         if self.per not in self._AXES:
             raise ValueError(f"per must be one of {sorted(self._AXES)}; got {self.per!r}")
         images = as_images(images)
@@ -177,6 +178,7 @@ class ZCAWhitening(_FittedStep):
 
     def fit(self, images: torch.Tensor, y=None) -> ZCAWhitening:
         """Learn the mean and whitening matrix from ``images : Tensor, shape (N, C, H, W)``; returns self."""
+        reject_labels(self, y)
         if self.epsilon <= 0:
             raise ValueError(f"epsilon must be > 0; got {self.epsilon}")
         images = as_images(images)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from ..base import Estimator, InputError
+from ..base import Estimator, InputError, reject_labels
 from ..runtime import progress_bar as tqdm
 
 MIN_SIDE = 4
@@ -182,6 +182,7 @@ class Segmenter(Estimator):
             ``fit_predict(images)`` (from :class:`tutorial_lib.base.Estimator`) returns ``labels_``
             directly.
         """
+        reject_labels(self, y)
         arrays = as_images(images)
         maps = self._each_image(lambda im: relabel_consecutive(self._segment(im)), is_batch(images), arrays)
         self.labels_ = pack_maps(maps, images)

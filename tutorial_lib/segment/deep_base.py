@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import runtime
-from ..base import seeded
+from ..base import reject_labels, seeded
 from .base import Segmenter, as_images, pack_maps, relabel_consecutive
 from .descriptors import (
     PixelDescriptors,
@@ -110,6 +110,7 @@ class DeepFeatureBase(Segmenter):
         -------
         self
         """
+        reject_labels(self, y)
         arrays = as_images(images)
         # Everything from the descriptors on draws from one seeded stream (network initialisation and
         # train.fit use the global generators): the same seed gives the same result whatever the

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import runtime
-from ..base import seeded
+from ..base import reject_labels, seeded
 from .base import Segmenter, as_images
 from .deep_base import DeepFeatureBase
 from .deep_image import ImageFeatureClustering
@@ -49,7 +49,7 @@ class DeepFeatureClustering(Segmenter):
     Parameters
     ----------
     n_segments, max_segments, n_pseudo, colour_weight, texture_weight, texture_sigma, n_components,
-    width, steps, lr, n_superpixels, compactness, slic_zero, min_majority, min_share
+    width, steps, lr, hypercolumns, n_superpixels, compactness, slic_zero, min_majority, min_share
         Shared by both variants.
     embed_weight, embed_dim, crop, batch_size, mu
         Image scope only.
@@ -78,7 +78,8 @@ class DeepFeatureClustering(Segmenter):
                  width: int = 32, embed_dim: int = 16, steps: int = 300, crop: int = 64, batch_size: int = 8,
                  patch: int = 32, window: int = 12, patch_batch: int = 128, purity: float = 0.9,
                  rounds: int = 2, refine_steps: int = 200, tolerance: float = 0.02, lr: float = 3e-3,
-                 mu: float = 1.0, n_superpixels: int = 1500, compactness: float = 10.0,
+                 mu: float = 1.0, hypercolumns: bool = False, n_superpixels: int = 1500,
+                 compactness: float = 10.0,
                  slic_zero: bool = True, min_majority: float = 0.85, min_share: float = 0.01,
                  seed: int = 0, device: str = "auto", progress: bool = False):
         self.n_segments = n_segments
@@ -104,6 +105,7 @@ class DeepFeatureClustering(Segmenter):
         self.tolerance = tolerance
         self.lr = lr
         self.mu = mu
+        self.hypercolumns = hypercolumns
         self.n_superpixels = n_superpixels
         self.compactness = compactness
         self.slic_zero = slic_zero
@@ -131,6 +133,7 @@ class DeepFeatureClustering(Segmenter):
         -------
         self
         """
+        reject_labels(self, y)
         if self.scope not in ("auto", *SCOPES):
             raise ValueError(f"scope must be 'auto', 'set' or 'image', got {self.scope!r}")
         arrays = as_images(images)
