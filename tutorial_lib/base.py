@@ -100,6 +100,7 @@ class Estimator:
 
     def fit_predict(self, X, y=None):
         """``fit(X)`` and return ``labels_``: the labels found for the data it was fitted on."""
+        reject_labels(self, y)
         self.fit(X)
         if not hasattr(self, "labels_"):
             raise AttributeError(f"{type(self).__name__} finds no labels; use fit(X) then transform(X)")
@@ -133,6 +134,27 @@ class Estimator:
 
 
 # --- input checks ------------------------------------------------------------------------------
+
+
+def reject_labels(estimator, y) -> None:
+    """Refuse labels given to ``estimator.fit``: the methods learn without them.
+
+    ``fit(X, y=None)`` keeps scikit-learn's shape (a pipeline may pass ``y=None``), but any ``y`` is an
+    error, so a label can never shape a model by accident. Labels belong to the evaluation layer
+    (:mod:`tutorial_lib.evaluation`), or to a monitoring callback that scores during training and never
+    touches the loss (``on_epoch_end``; ``monitor_labels=`` of the trainers and panels).
+
+    Raises
+    ------
+    TypeError
+        ``y`` is not None.
+    """
+    if y is not None:
+        raise TypeError(
+            f"{type(estimator).__name__}.fit learns without labels and refuses them (got y: {_describe(y)}). "
+            "Score labels with tutorial_lib.evaluation after fitting, or watch accuracy during training "
+            "with a monitoring callback (on_epoch_end) that scores and never touches the loss."
+        )
 
 
 def _describe(x) -> str:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import runtime
-from ..base import Estimator, as_label_array, reseed_from_global, seeded
+from ..base import Estimator, as_label_array, reject_labels, reseed_from_global, seeded
 from ..features import check_training_images
 from ..models import ClusteringHead, EncoderWithHead
 from ..train import History
@@ -379,6 +379,7 @@ class SCAN(Estimator):
         Raises ``train.TrainingInterrupted`` on Ctrl-C (with ``checkpoint_dir``, fit again with
         ``resume=True`` to continue) and ``train.TrainingDiverged`` on a NaN or infinite loss.
         """
+        reject_labels(self, y)
         images = check_training_images(images, standardized=self.standardized, min_count=2)
         n = len(images)
         check_k(self.n_clusters, n)
