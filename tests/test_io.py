@@ -440,3 +440,10 @@ def test_a_failed_save_keeps_the_old_file_and_leaves_no_temporary(fitted, tmp_pa
     with pytest.raises(OSError, match="no space left"):
         fitted("pca").save(path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["km.safetensors"]
+
+
+def test_a_torch_device_parameter_is_saved_as_its_name(tmp_path):
+    x = torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    model = KMeans(3, device=torch.device("cpu")).fit(x)
+    again = load_model(model.save(tmp_path / "km.safetensors"))
+    assert again.device == "cpu" and (again.predict(x) == model.predict(x)).all()

@@ -15,6 +15,8 @@ bench         every method side by side, median over seeds, tables under bench/r
               (bench photos: the seconds a user waits per real photo; bench generalisation: every
               clustering method on digits, mnist, mnist-imbalanced and coil20, with mean ranks)
 demo          the headless pipeline on built-in data: figures and a summary under reports/
+keygen        write a new key file for encrypted models (cluster --save-model FILE --key KEY, predict
+              --key KEY; or TUTORIAL_MODEL_KEY=KEY)
 
 Each command runs what a notebook teaches (cluster: notebook 03, segment: notebook 04) through the
 evaluation layer; in fast mode (TUTORIAL_FAST=1) it passes the small training budgets.
@@ -201,8 +203,13 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     from .runtime import fast_mode
 
     _prepare_run(args, DEFAULT_METHOD)
+    if args.key and not args.save_model:
+        raise ValueError("--key encrypts the model file: give it with --save-model FILE")
     if args.save_model:
         _refuse_unsavable(args.method)
+        from .scaling.encryption import check_key_placement, locate_key
+
+        check_key_placement(locate_key(args.key)[1], args.save_model)  # a bad key refused before training
     result = evaluate(args.data, root=args.root, method=args.method, seed=args.seed,
                       limit=args.limit, device=args.device, n_clusters=args.clusters, fast=fast_mode(),
                       progress=True, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
@@ -211,7 +218,15 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     if args.save_model:
         from .io import save_model
 
-        print(f"wrote {save_model(result.estimator, args.save_model, extra=_model_extra(result, args.data))}")
+        extra = _model_extra(result, args.data)
+        print(f"wrote {save_model(result.estimator, args.save_model, extra=extra, key=args.key)}")
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from .scaling.encryption import generate_key, how_to_use
+
+    print(how_to_use(generate_key(args.file)))
     return 0
 
 
@@ -238,13 +253,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .io import load_model, model_info
 
     _check_outputs(args)
-    info = model_info(args.model)  # the file checked (ModelFileError) before any image is read
+    info = model_info(args.model, key=args.key)  # the file checked (ModelFileError) before any image is read
     if info["kind"] != "cluster":
         raise ValueError(f"{args.model} holds a {info['class'].rpartition('.')[2]}, a {info['kind']} model: "
                          "predict labels images with a clustering model (saved by cluster --save-model)")
     extra = info["extra"]
     ds = _load_like_training(args.data, args.root, args.limit, extra.get("image_shape"))
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=args.device, key=args.key)
     result = predict_set(model, ds, args.data, method=extra.get("method"), device=args.device)
     result["model"] = str(args.model)
     _write_clustering(args, result)
@@ -412,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="save the fitted model (safetensors) for predict; refused before training "
                                 "for methods whose model cannot be kept in a file (tsne-kmeans, umap-kmeans, "
                                 "n2d)")
+            p.add_argument("--key", default=None, metavar="KEYFILE", help="encrypt the --save-model file "
+                           "(AES-256-GCM) with this key file (keygen; default $TUTORIAL_MODEL_KEY if set)")
         else:
             p.add_argument("--out", default=None, help="write labels/NAME.png (label maps at each "
                            "picture's size), overlays/NAME.png and summary.json into this folder")
@@ -436,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="write assignments.csv, clusters.png and summary.json "
                                                 "into this folder")
     p.add_argument("--json", default=None, help="also write the result to this JSON file")
+    p.add_argument("--key", default=None, metavar="KEYFILE", help="the key file of an encrypted model "
+                   "(default $TUTORIAL_MODEL_KEY)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("bench", help="every method side by side, median over seeds; "
@@ -457,6 +476,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports")
     _add_seed(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("keygen", help="write a new key file for encrypted models (mode 0600, never replaced)")
+    p.add_argument("file", help="the key file to create; keep it out of the models' folder")
+    p.set_defaults(func=cmd_keygen)
     return parser
 
 

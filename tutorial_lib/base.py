@@ -110,18 +110,22 @@ class Estimator:
         if not hasattr(self, attribute):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(...) first")
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, key=None) -> Path:
         """Save this fitted estimator to one file (safetensors weights, JSON configuration, no pickle).
 
-        The same as :func:`tutorial_lib.io.save_model`; load it back with ``tutorial_lib.load_model(path)``.
-        Estimators that cannot label new images (t-SNE features, the per-image segmenters) raise
-        ``tutorial_lib.io.UnsupportedModelError`` saying why; an unfitted one raises
-        :class:`NotFittedError`.
+        The same as :func:`tutorial_lib.io.save_model`; load it back with ``tutorial_lib.load_model(path)``
+        (``key=`` too if it is encrypted). Estimators that cannot label new images (t-SNE features, the
+        per-image segmenters) raise ``tutorial_lib.io.UnsupportedModelError`` saying why; an unfitted one
+        raises :class:`NotFittedError`.
 
         Parameters
         ----------
         path : str or path-like
             The file to write (suffix ``.safetensors`` suggested), replaced atomically.
+        key : str, path-like or bytes, optional
+            Encrypt it (AES-256-GCM) with this key file (``python -m tutorial_lib keygen FILE``, kept out
+            of the model's folder) or 32-byte key. Default: the key file named by ``TUTORIAL_MODEL_KEY``
+            if set, else no encryption.
 
         Returns
         -------
@@ -130,7 +134,7 @@ class Estimator:
         """
         from .io import save_model
 
-        return save_model(self, path)
+        return save_model(self, path, key=key)
 
 
 # --- input checks ------------------------------------------------------------------------------

@@ -83,7 +83,8 @@ def reconstruction_step(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
 def train_autoencoder(images: torch.Tensor, *, latent_dim: int = 32, width: int = 32,
                       depth: int | None = None, activation: str = "relu", epochs: int = 20, lr: float = 2e-3,
                       batch_size: int = 128, weight_decay: float = 0.0, seed: int = 0,
-                      device: str | torch.device = "auto", amp: bool = False,
+                      device: str | torch.device = "auto", amp: bool | str = False,
+                      compile: bool | str = False,
                       checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
                       progress: bool = True, on_epoch_end: Callable | None = None,
                       monitor_labels: torch.Tensor | None = None, model: ConvAutoencoder | None = None,
@@ -95,7 +96,8 @@ def train_autoencoder(images: torch.Tensor, *, latent_dim: int = 32, width: int 
     images : Tensor or ndarray, shape (N, C, H, W), float in [0, 1]
     latent_dim, width, depth, activation
         Architecture (see ``ConvAutoencoder``); ignored when ``model`` is given.
-    epochs, lr, batch_size, weight_decay, seed, device, amp, checkpoint_dir, resume, progress, on_epoch_end
+    epochs, lr, batch_size, weight_decay, seed, device, amp, compile, checkpoint_dir, resume, progress,
+    on_epoch_end
         Passed to :func:`tutorial_lib.train.fit` (cosine learning-rate schedule).
     monitor_labels : Tensor (N,), optional
         Hidden labels of ``images``, used ONLY to report the kNN accuracy of the codes after each
@@ -125,7 +127,8 @@ def train_autoencoder(images: torch.Tensor, *, latent_dim: int = 32, width: int 
         config = {"model": "ConvAutoencoder", "latent_dim": model.latent_dim,
                   "image_size": list(model.image_size)}
         history = fit(model, reconstruction_step, images, epochs=epochs, lr=lr, batch_size=batch_size,
-                      weight_decay=weight_decay, scheduler="cosine", device=device, amp=amp, seed=seed,
+                      weight_decay=weight_decay, scheduler="cosine", device=device, amp=amp,
+                      compile=compile, seed=seed,
                       checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
                       on_epoch_end=_monitor(images, monitor_labels, on_epoch_end, seed), config=config)
     return model.eval(), history
@@ -221,7 +224,8 @@ def train_simclr(images: torch.Tensor, *, encoder: nn.Module | str = "cnn", dept
                  activation: str = "relu", projection_dim: int = 64, temperature: float = 0.5,
                  augment: Callable | None = None, epochs: int = 30, lr: float = 2e-3, batch_size: int = 256,
                  weight_decay: float = 1e-6, seed: int = 0, device: str | torch.device = "auto",
-                 amp: bool = False, checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
+                 amp: bool | str = False, compile: bool | str = False,
+                 checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
                  progress: bool = True, on_epoch_end: Callable | None = None,
                  monitor_labels: torch.Tensor | None = None,
                  standardized: bool = False) -> tuple[EncoderWithHead, History]:
@@ -239,7 +243,7 @@ def train_simclr(images: torch.Tensor, *, encoder: nn.Module | str = "cnn", dept
         NT-Xent temperature.
     augment : callable, optional
         Random view of a batch; default :func:`default_augment` (preset chosen from the image shape).
-    epochs, lr, batch_size, weight_decay, seed, device, amp, checkpoint_dir, resume, progress
+    epochs, lr, batch_size, weight_decay, seed, device, amp, compile, checkpoint_dir, resume, progress
         Passed to :func:`tutorial_lib.train.fit` (Adam, cosine schedule, last incomplete batch dropped).
     on_epoch_end : callable, optional
         Extra per-epoch callback ``(epoch, model, history) -> dict | None``.
@@ -272,7 +276,8 @@ def train_simclr(images: torch.Tensor, *, encoder: nn.Module | str = "cnn", dept
         config = {"model": "SimCLR", "encoder": type(encoder).__name__, "projection_dim": projection_dim,
                   "temperature": temperature}
         history = fit(model, step, images, epochs=epochs, lr=lr, batch_size=min(batch_size, len(images)),
-                      weight_decay=weight_decay, scheduler="cosine", device=device, amp=amp, seed=seed,
+                      weight_decay=weight_decay, scheduler="cosine", device=device, amp=amp,
+                      compile=compile, seed=seed,
                       drop_last=True, checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
                       on_epoch_end=_monitor(images, monitor_labels, on_epoch_end, seed), config=config)
     return model.eval(), history

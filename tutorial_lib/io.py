@@ -57,6 +57,18 @@ what is wrong. The hash detects damage, not a deliberate forgery (anyone can rec
 forged file can only choose parameter values, never code. Saving writes a temporary file in the
 destination folder and renames it over the destination (``os.replace``), so a crash never leaves a
 half-written model behind.
+
+Encrypted files
+---------------
+Given a key (``key=``: a key file's path or 32 bytes; else the key file named by ``TUTORIAL_MODEL_KEY``),
+:func:`save_model` builds the safetensors bytes in memory and writes them sealed with AES-256-GCM
+(:mod:`tutorial_lib.scaling.encryption`, notebook 06_scaling_up): no plaintext copy touches the disk, and
+a key file in the model's own folder is refused. Loading recognises the envelope by its first bytes,
+decrypts in memory and runs the same checks. A wrong key (:class:`~tutorial_lib.scaling.encryption.
+WrongKeyError`, naming both key ids), a missing one (``KeyRequiredError``) and an altered byte
+("authentication failed") are refused as :class:`ModelFileError`. A ``key=`` given explicitly also
+demands an encrypted file, so a plain file put in its place is refused; a key from ``TUTORIAL_MODEL_KEY``
+alone leaves plain files readable.
 """
 
 from __future__ import annotations
@@ -100,10 +112,11 @@ class UnsupportedModelError(TypeError):
 # --- saving --------------------------------------------------------------------------------------
 
 
-def save_model(model, path: str | os.PathLike, extra: dict | None = None) -> Path:
+def save_model(model, path: str | os.PathLike, extra: dict | None = None, *, key=None) -> Path:
     """Save a fitted estimator to one safetensors file: weights as tensors, configuration as JSON.
 
-    The same as ``model.save(path)``. Nothing is pickled; see the module notes for what is kept.
+    The same as ``model.save(path)``. Nothing is pickled; see the module notes for what is kept, and
+    for encryption.
 
     Parameters
     ----------
@@ -120,6 +133,10 @@ def save_model(model, path: str | os.PathLike, extra: dict | None = None) -> Pat
         JSON values to keep with the model and read back with :func:`model_info` (``info["extra"]``),
         e.g. what the command line needs to load new images like the training ones (image shape, class
         names). Covered by the hash like the rest.
+    key : str, path-like or bytes, optional
+        Encrypt the file with AES-256-GCM: the path of a key file (``python -m tutorial_lib keygen
+        FILE``; not in the model's folder) or the 32-byte key. Default: the key file named by the
+        environment variable ``TUTORIAL_MODEL_KEY`` if it is set, else no encryption.
 
     Returns
     -------
@@ -136,6 +153,9 @@ def save_model(model, path: str | os.PathLike, extra: dict | None = None) -> Pat
         why and what to do instead. Nothing is written.
     TypeError
         ``extra`` holds something that is not a JSON value.
+    KeyFileError (a ValueError)
+        The key file is missing, malformed or in the model's folder (the message says how to make one).
+        Nothing is written.
 
     Examples
     --------
@@ -146,7 +166,10 @@ def save_model(model, path: str | os.PathLike, extra: dict | None = None) -> Pat
     import safetensors.torch
 
     from . import io_adapters
+    from .scaling import encryption
 
+    secret, key_file = encryption.locate_key(key)  # key problems refused before any work
+    encryption.check_key_placement(key_file, path)
     tensors: dict[str, torch.Tensor] = {}
     node = io_adapters.dump(model, io_adapters.Writer(tensors))
     try:
@@ -157,7 +180,8 @@ def save_model(model, path: str | os.PathLike, extra: dict | None = None) -> Pat
                 "config": config}
     metadata["sha256"] = content_hash(metadata, tensors)
     path = Path(path)
-    write_atomically(path, safetensors.torch.save(tensors, metadata))
+    data = safetensors.torch.save(tensors, metadata)  # bytes in memory: encrypted before any write
+    write_atomically(path, data if secret is None else encryption.encrypt(data, secret))
     return path
 
 
@@ -188,7 +212,7 @@ def content_hash(metadata: dict[str, str], tensors: dict[str, torch.Tensor]) -> 
 # --- loading -------------------------------------------------------------------------------------
 
 
-def load_model(path: str | os.PathLike, device: str | None = None):
+def load_model(path: str | os.PathLike, device: str | None = None, *, key=None):
     """Load an estimator saved by :func:`save_model` (or ``model.save``), fitted and ready to ``predict``.
 
     The file's integrity (SHA-256) is checked first; nothing in it is unpickled or executed. Its
@@ -203,6 +227,9 @@ def load_model(path: str | os.PathLike, device: str | None = None):
         Replace the saved ``device`` parameter (of the estimator and of the estimators inside it), e.g.
         ``"cpu"`` for a model saved with ``device="cuda"`` on a machine without a GPU. Default: the
         saved one (usually ``"auto"``: CUDA, else MPS, else the CPU). The networks are placed there.
+    key : str, path-like or bytes, optional
+        For an encrypted file: the path of its key file, or the 32-byte key. Default: the key file
+        named by ``TUTORIAL_MODEL_KEY``. Given explicitly, the file must be encrypted.
 
     Returns
     -------
@@ -218,7 +245,11 @@ def load_model(path: str | os.PathLike, device: str | None = None):
         Not a model file (an image, a pickle, a ``torch.save`` archive, a training checkpoint, a
         safetensors file without tutorial_lib metadata), truncated, altered or damaged (its SHA-256 does
         not match), of a newer format version, or holding a class or parameters this version of
-        tutorial_lib cannot rebuild. The message names the file and says what is wrong.
+        tutorial_lib cannot rebuild. The message names the file and says what is wrong. Encrypted: no
+        key given (``KeyRequiredError``), another key than the one it was saved with (``WrongKeyError``,
+        naming both key ids), "authentication failed" (altered or damaged); a plain file with ``key=``.
+    KeyFileError (a ValueError)
+        The key file is missing or malformed.
     ValueError
         The saved device (e.g. ``"cuda"``) is not available here: pass ``device="cpu"``.
 
@@ -231,7 +262,7 @@ def load_model(path: str | os.PathLike, device: str | None = None):
     from .base import seeded
 
     path = Path(path)
-    metadata, tensors = _read_verified(path)
+    metadata, tensors = _read_verified(path, key)
     config = _config(path, metadata)
     # Networks are built with random weights before the saved ones are copied in: seeded, so the
     # caller's random state is left as it was.
@@ -243,12 +274,14 @@ def load_model(path: str | os.PathLike, device: str | None = None):
                                  f"tutorial_lib can rebuild ({type(err).__name__}: {err})") from None
 
 
-def model_info(path: str | os.PathLike) -> dict:
+def model_info(path: str | os.PathLike, *, key=None) -> dict:
     """What a model file holds, checked but not built: cheap (no network is constructed).
 
     Parameters
     ----------
     path : str or path-like
+    key : str, path-like or bytes, optional
+        For an encrypted file, as :func:`load_model`.
 
     Returns
     -------
@@ -260,13 +293,13 @@ def model_info(path: str | os.PathLike) -> dict:
 
     Raises
     ------
-    FileNotFoundError, ModelFileError
+    FileNotFoundError, ModelFileError, KeyFileError
         As :func:`load_model`.
     """
     from . import io_adapters
 
     path = Path(path)
-    metadata, _ = _read_verified(path)
+    metadata, _ = _read_verified(path, key)
     config = _config(path, metadata)
     return {"extra": {}, **config, "kind": io_adapters.kind_of(config["class"], path),
             "format_version": int(metadata["format_version"])}
@@ -354,15 +387,34 @@ def _data_length(path: Path, header: dict) -> int:
     return max(ends, default=0)
 
 
-def _read_verified(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
-    """The metadata and tensors of a model file, its structure, version and SHA-256 checked."""
-    import safetensors.torch
+def _read_verified(path: Path, key=None) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """The metadata and tensors of a model file, decrypted in memory if it is encrypted (with ``key``, or
+    the key file ``TUTORIAL_MODEL_KEY`` names), its structure, version and SHA-256 checked."""
+    from .scaling import encryption
 
     if not path.exists():
         raise FileNotFoundError(f"no model file at {path}")
     if path.is_dir():
         raise ModelFileError(f"{path} is a folder, not a model file")
     data = path.read_bytes()
+    if encryption.is_encrypted(data):
+        secret = encryption.read_key(key)
+        if secret is None:
+            raise encryption.KeyRequiredError(
+                f"{path} is encrypted: pass its key file (load_model(path, key=KEYFILE), --key KEYFILE) or "
+                f"set {encryption.KEY_ENV} to the key file's path")
+        data = encryption.decrypt(data, secret, path)
+    elif key is not None:  # asked for an encrypted file: a plain one in its place is not trusted
+        raise ModelFileError(f"{path} is not encrypted, but a key was given: an encrypted model was expected "
+                             "(someone may have replaced it); load it without key= if it is yours")
+    return _verified_bytes(path, data)
+
+
+def _verified_bytes(path: Path, data: bytes) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """The metadata and tensors of a model file's (plaintext) bytes, their structure, version and SHA-256
+    checked; ``path`` is named in the messages."""
+    import safetensors.torch
+
     header, start = _read_header(path, data)
     metadata = _check_metadata(path, header)
     expected, found = _data_length(path, header), len(data) - start

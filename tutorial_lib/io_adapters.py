@@ -39,7 +39,7 @@ from .cluster.pipeline import (
 from .cluster.scan import SCAN, build_scan_model
 from .cluster.umap import UMAPFeatures, UMAPPipeline
 from .io import ModelFileError, UnsupportedModelError
-from .models import ACTIVATIONS, AutoencoderEncoder, ConvAutoencoder, ConvEncoder, make_activation
+from .models import ACTIVATIONS, AutoencoderEncoder, ConvAutoencoder, make_activation
 from .segment.classic import ColourKMeans, Felzenszwalb, OtsuThreshold, SlicKMeans
 from .segment.deep_features import DeepFeatureClustering
 from .segment.deep_image import ImageFeatureClustering
@@ -116,7 +116,7 @@ class Reader:
 def _on_device(module: nn.Module, est) -> nn.Module:
     """A loaded network on the estimator's device (where ``fit`` leaves it), in eval mode."""
     try:
-        device = runtime.device(est.device)
+        device = runtime.device(est.device or "auto")  # null in files that dropped a torch.device
     except ValueError as err:  # saved with device="cuda", loaded where there is none
         raise ValueError(f"{err}; or load the model with load_model(path, device='cpu')") from None
     return module.to(device).eval()
@@ -131,7 +131,7 @@ def _encode(value):
         return value
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, PurePath):
+    if isinstance(value, (PurePath, torch.device)):  # device=torch.device("cpu") is saved as "cpu"
         return str(value)
     if isinstance(value, (list, tuple)):
         return [_encode(v) for v in value]
@@ -384,8 +384,8 @@ def _dec_restore(est: DEC, fitted: dict, r: Reader) -> None:
 
 
 def _scan_input_shape(encoder: nn.Module) -> list:
-    """(C, H, W) of the images SCAN's encoder takes; H and W None for the small encoder (any size)."""
-    if isinstance(encoder, ConvEncoder):
+    """(C, H, W) of the images SCAN's encoder takes; H and W None for the CNNs (any size)."""
+    if not isinstance(encoder, nn.Sequential):  # the small CNN (ConvEncoder) or the ResNet-18
         return [int(encoder.in_channels), None, None]
     ae = encoder[0].autoencoder  # nn.Sequential(AutoencoderEncoder(ae), BatchNorm1d, activation)
     return [int(ae.in_channels), *(int(s) for s in ae.image_size)]
@@ -401,7 +401,8 @@ def _scan_dump(est: SCAN, w: Writer) -> dict:
 def _scan_restore(est: SCAN, fitted: dict, r: Reader) -> None:
     c, h, w = fitted["input_shape"]
     shape = (1, c, h or SMALL_SIDE, w or SMALL_SIDE)  # (N, C, H, W), like the images fit was given
-    model = build_scan_model(shape, est.n_clusters, est.width, est.encoder_depth, est.activation)
+    model = build_scan_model(shape, est.n_clusters, est.width, est.encoder_depth, est.activation,
+                             attention=est.attention, encoder=est.encoder)
     est.model_ = _on_device(r.module("model", model), est)
     est.labels_ = r.array("labels")
 

@@ -41,6 +41,59 @@ def _conv_bn_act(c_in: int, c_out: int, activation: str, stride: int = 1) -> lis
             make_activation(activation)]
 
 
+ATTENTIONS = (None, "se")
+"""Accepted values of ``ConvEncoder(attention=...)``: no attention, or :class:`SqueezeExcite`."""
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation channel attention (Hu et al., 2018).
+
+    Each channel of a feature map is rescaled by a weight in (0, 1) computed from the whole map: global
+    average pooling ("squeeze") gives one number per channel, two linear layers with a ReLU between
+    them and a sigmoid ("excitation") turn them into the channel weights:
+
+    .. math:: s = \\sigma\\big(W_2\\, \\mathrm{ReLU}(W_1\\, \\bar x)\\big), \\qquad
+              y_{c, i, j} = s_c \\, x_{c, i, j}, \\qquad \\bar x_c = \\frac{1}{HW}\\sum_{i, j} x_{c, i, j}
+
+    with :math:`W_1` of shape ``(channels // reduction, channels)`` and :math:`W_2` its way back. A
+    channel that matters for this image (a stroke direction present in this digit) is kept, the
+    others damped: the attention is over *which features*, not *where*.
+
+    Parameters
+    ----------
+    channels : int
+        Channels of the maps it rescales.
+    reduction : int
+        Bottleneck ratio of the two linear layers (at least 1 hidden unit is kept).
+
+    Shapes
+    ------
+    ``(N, channels, H, W)`` → the same shape.
+    """
+
+    def __init__(self, channels: int, reduction: int = 4):
+        super().__init__()
+        if channels < 1 or reduction < 1:
+            raise ValueError(f"channels and reduction must be positive, got {channels}, {reduction}")
+        hidden = max(1, channels // reduction)
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, hidden),
+                                  nn.ReLU(), nn.Linear(hidden, channels), nn.Sigmoid())
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"SqueezeExcite({self.channels}) takes (N, {self.channels}, H, W) maps, "
+                             f"got {tuple(x.shape)}")
+        return x * self.gate(x)[:, :, None, None]
+
+
+def check_attention(attention: str | None) -> None:
+    """Raise ``ValueError`` unless ``attention`` is one of :data:`ATTENTIONS`."""
+    if attention not in ATTENTIONS:
+        raise ValueError(f"unknown attention {attention!r}; use None (no attention) or 'se' "
+                         f"(squeeze-and-excitation)")
+
+
 class ConvEncoder(nn.Module):
     """A small CNN for 8–32 pixel images: ``depth`` stages of two 3×3 conv-BN-activation layers,
     a 2×2 max-pool between stages, global average pooling, then an optional linear layer.
@@ -60,6 +113,9 @@ class ConvEncoder(nn.Module):
         See :func:`make_activation`.
     out_dim : int or None
         Size of the output features; None keeps the pooled features (``width * 2**(depth-1)``).
+    attention : {None, "se"}
+        "se": a :class:`SqueezeExcite` block (reduction 4) after each stage, which reweights the stage's
+        channels per image (about ``width**2 * 4**depth / 6`` more weights, a few percent).
 
     Shapes
     ------
@@ -67,12 +123,13 @@ class ConvEncoder(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, depth: int = 3, width: int = 32, activation: str = "relu",
-                 out_dim: int | None = None):
+                 out_dim: int | None = None, attention: str | None = None):
         super().__init__()
         if not 1 <= depth <= 6:
             raise ValueError(f"depth must be between 1 and 6, got {depth}")
         if in_channels < 1 or width < 1:
             raise ValueError(f"in_channels and width must be positive, got {in_channels}, {width}")
+        check_attention(attention)
         layers: list[nn.Module] = []
         c_in = in_channels
         for stage in range(depth):
@@ -80,11 +137,14 @@ class ConvEncoder(nn.Module):
             if stage > 0:
                 layers.append(nn.MaxPool2d(2, ceil_mode=True))
             layers += _conv_bn_act(c_in, c_out, activation) + _conv_bn_act(c_out, c_out, activation)
+            if attention == "se":
+                layers.append(SqueezeExcite(c_out))
             c_in = c_out
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c_in, out_dim) if out_dim is not None else nn.Identity()
         self.in_channels = in_channels
+        self.attention = attention
         self.out_dim = out_dim if out_dim is not None else c_in
 
     def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
@@ -95,42 +155,134 @@ class ConvEncoder(nn.Module):
         return self.fc(self.pool(self.features(x)).flatten(1))
 
 
-def resnet18_small(in_channels: int = 3, pretrained: bool = False, out_dim: int | None = None) -> nn.Module:
-    """torchvision's ResNet-18 adapted to 28–32 pixel images (as in SimCLR's CIFAR experiments).
+def _resnet_state_dict(weights) -> tuple[dict, str]:
+    """The state dict named by ``weights`` ("DEFAULT", a ``ResNet18_Weights`` name, a file) and its source."""
+    from pathlib import Path
+
+    from torchvision.models import ResNet18_Weights
+
+    name = str(weights)
+    if isinstance(weights, ResNet18_Weights) or name in ("DEFAULT", *ResNet18_Weights.__members__):
+        enum = ResNet18_Weights.verify(weights)
+        try:
+            return enum.get_state_dict(progress=False, check_hash=True), f"torchvision {enum}"
+        except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad hash a RuntimeError
+            raise RuntimeError(
+                f"could not download torchvision's ImageNet ResNet-18 weights ({err}). Offline? Use "
+                f"weights=None (formerly pretrained=False) for random weights, or download {enum.url} on a "
+                f"connected machine and put it in {torch.hub.get_dir()}/checkpoints/ (found there next "
+                f"time), or pass its path: resnet18_small(weights='/path/to/{Path(enum.url).name}')"
+            ) from err
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}: weights must be None, 'DEFAULT' (torchvision's "
+                                "ImageNet weights) or a ResNet-18 state dict's path (.pth, .safetensors)")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(path)
+    else:  # weights_only: a .pth file cannot run code when loaded
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or "conv1.weight" not in state:
+        raise ValueError(f"{path} holds no ResNet-18 state dict (no 'conv1.weight'); save one with "
+                         "torch.save(torchvision.models.resnet18(...).state_dict(), path)")
+    return state, str(path)
+
+
+def _area_weights(k: int, n: int = 3) -> torch.Tensor:
+    """(n, k) weights resampling k taps to n by area: output tap i covers input taps [i k/n, (i+1) k/n],
+    the partial ones by their overlap. Each column sums to 1 (every input tap is shared out in full),
+    so a filter resampled on both axes keeps its sum."""
+    edges = torch.arange(n + 1, dtype=torch.float32) * k / n
+    taps = torch.arange(k, dtype=torch.float32)
+    return (torch.minimum(edges[1:, None], taps + 1) - torch.maximum(edges[:-1, None], taps)).clamp(min=0)
+
+
+def _adapt_stem(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """A (64, C, k, k) stem filter bank as the small stem's (64, in_channels, 3, 3) one.
+
+    The k×k filters are resampled to 3×3 by area, so each keeps its sum (its response to a flat
+    patch). For ``in_channels`` != C the filters are averaged over their channels and copied to
+    each new one, scaled by C / in_channels: a grey image then gives the response the original stem
+    gives to the same image copied into the C channels.
+    """
+    w = weight.float()
+    if w.shape[-2:] != (3, 3):
+        w = _area_weights(w.shape[-2]) @ w @ _area_weights(w.shape[-1]).T
+    if w.shape[1] != in_channels:
+        w = w.mean(1, keepdim=True).repeat(1, in_channels, 1, 1) * (w.shape[1] / in_channels)
+    return w
+
+
+def resnet18_small(in_channels: int = 3, weights=None, out_dim: int | None = None, *,
+                   pretrained: bool | None = None) -> nn.Module:
+    """torchvision's ResNet-18 adapted to 8–32 pixel images (as in SimCLR's CIFAR experiments).
 
     The 7×7 stride-2 stem becomes a 3×3 stride-1 convolution and the first max-pool is removed, so
-    a 32×32 image keeps a 4×4 map in the last stage instead of 1×1. The classifier is replaced by
-    the identity (or a linear layer to ``out_dim``): the output is ``(N, 512)`` features.
+    a 32×32 image keeps a 4×4 map in the last stage instead of 1×1 (28×28: 4×4; 8×8: 1×1). The
+    classifier is replaced by the identity (or a linear layer to ``out_dim``): the output is
+    ``(N, 512)`` features.
 
     Parameters
     ----------
     in_channels : int
-        Image channels (the new stem takes them directly, so grey images need no copying to RGB).
-    pretrained : bool
-        Load torchvision's ImageNet weights (downloaded once into the torch hub cache). The new stem
-        and the output layer stay randomly initialised. Needs internet access the first time.
+        Image channels (the stem takes them directly, so grey images need no copying to RGB).
+    weights : None, "DEFAULT" or path
+        None: random weights (from torch's global generator). "DEFAULT" (or another
+        ``torchvision.models.ResNet18_Weights`` name): torchvision's ImageNet weights, downloaded once
+        into the torch hub cache (``torch.hub.get_dir()/checkpoints``). A path: a ResNet-18 state dict
+        saved locally, ``.pth`` (read with ``torch.load(weights_only=True)``) or ``.safetensors``.
+        What is kept: every layer after the stem (``bn1``, ``layer1``–``layer4``) exactly. The stem is
+        adapted: the 7×7 ImageNet filters are shrunk to 3×3 (area average, sums kept) and, when
+        ``in_channels`` != 3, averaged over RGB (grey input: the mean filter, times 3); a stem already
+        of the small shape is loaded as it is. The classifier is dropped (``fc`` is loaded only when
+        its shape matches ``out_dim``). ImageNet weights expect inputs normalised with ImageNet's mean
+        and standard deviation; the library passes images in [0, 1], so fine-tune before trusting them.
     out_dim : int or None
         Optional linear projection of the 512 features.
+    pretrained : bool, optional
+        Deprecated alias: True means ``weights="DEFAULT"``, False ``weights=None``.
+
+    Returns
+    -------
+    torchvision ``ResNet`` with ``out_dim`` and ``in_channels`` attributes: ``(N, in_channels, H, W)``
+    -> ``(N, out_dim)``.
 
     Raises
     ------
     RuntimeError
-        If ``pretrained=True`` and the weights cannot be downloaded (with what to do offline).
+        The ImageNet weights cannot be downloaded (the message says where to put the file offline,
+        and how to pass its path).
+    FileNotFoundError, ValueError
+        ``weights`` is a path to no file, or to a file that holds no ResNet-18 state dict.
     """
-    from torchvision.models import ResNet18_Weights, resnet18
+    from torchvision.models import resnet18
 
-    weights = ResNet18_Weights.IMAGENET1K_V1 if pretrained else None
-    try:
-        net = resnet18(weights=weights)
-    except (OSError, RuntimeError) as err:  # URLError is an OSError
-        raise RuntimeError(
-            f"could not download the pretrained ResNet-18 weights ({err}). Offline? Use pretrained=False, "
-            f"or download {weights.url} on a connected machine and put it in "
-            f"{torch.hub.get_dir()}/checkpoints/"
-        ) from err
+    if pretrained is not None:
+        import warnings
+
+        warnings.warn("resnet18_small(pretrained=...) is deprecated; use weights='DEFAULT' or weights=None",
+                      DeprecationWarning, stacklevel=2)
+        weights = weights if weights is not None else ("DEFAULT" if pretrained else None)
+    state, source = _resnet_state_dict(weights) if weights is not None else ({}, "")
+    net = resnet18(weights=None)
     net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
     net.maxpool = nn.Identity()
     net.fc = nn.Linear(512, out_dim) if out_dim is not None else nn.Identity()
+    if state:
+        state = dict(state)
+        state["conv1.weight"] = _adapt_stem(state["conv1.weight"], in_channels)
+        own = net.state_dict()
+        for key in ("fc.weight", "fc.bias"):  # ImageNet's 1000 classes are not ours
+            if key in state and (key not in own or own[key].shape != state[key].shape):
+                del state[key]
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("fc.") and "num_batches" not in k]
+        if missing or unexpected:
+            raise ValueError(f"{source} is not a ResNet-18 state dict: missing {missing[:4]}, "
+                             f"unexpected {unexpected[:4]} (of {len(missing)} and {len(unexpected)})")
     net.out_dim = out_dim if out_dim is not None else 512
     net.in_channels = in_channels
     return net
@@ -138,7 +290,7 @@ def resnet18_small(in_channels: int = 3, pretrained: bool = False, out_dim: int 
 
 def build_encoder(name: str = "cnn", in_channels: int = 1, **kwargs) -> nn.Module:
     """An encoder by name: ``"cnn"`` (:class:`ConvEncoder`, kwargs depth/width/activation/out_dim)
-    or ``"resnet18"`` (:func:`resnet18_small`, kwargs pretrained/out_dim)."""
+    or ``"resnet18"`` (:func:`resnet18_small`, kwargs weights/out_dim)."""
     if name == "cnn":
         return ConvEncoder(in_channels, **kwargs)
     if name == "resnet18":

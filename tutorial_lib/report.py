@@ -201,6 +201,38 @@ def plot_task(entries: list[dict], task: str, path: str | Path) -> Path | None:
     return path
 
 
+def results_table(name: str, results_dir: str | Path = "bench/results") -> str:
+    """The Markdown table ``<results_dir>/<name>.md``, or one line saying it is not measured yet.
+
+    For notebooks (notebook 06_scaling_up prints its tables with it): ``IPython.display.Markdown(...)``.
+
+    Parameters
+    ----------
+    name : str
+        The file's stem, e.g. ``"distributed"``.
+    results_dir : str or Path
+
+    Returns
+    -------
+    str
+        The file's Markdown, or ``"*not measured here yet: ...*"`` naming the file that is missing.
+    """
+    path = Path(results_dir) / f"{name}.md"
+    if not path.is_file():
+        return f"*not measured here yet: `{path.as_posix()}` does not exist (its benchmark writes it)*"
+    return path.read_text()
+
+
+def _markdown_only(results_dir: Path) -> list[str]:
+    """The tables written as Markdown by the scripts of ``bench/`` (no JSON twin), headings demoted."""
+    parts = []
+    for path in sorted(results_dir.glob("*.md")):
+        if not path.with_suffix(".json").exists():
+            text = path.read_text().strip()
+            parts += [("#" + text) if text.startswith("# ") else text, ""]
+    return parts
+
+
 def write_report(results_dir: str | Path = "bench/results", out: str | Path | None = None) -> Path:
     """Write the results page (``out``, default ``<results_dir>/../RESULTS.md``) and the task plots
     (``<results_dir>/<task>.png``).
@@ -237,5 +269,6 @@ def write_report(results_dir: str | Path = "bench/results", out: str | Path | No
             parts += [f"![{task}: score against seconds]({rel.as_posix()})", ""]
     for entry in entries:
         parts += [_section(entry, results_dir), ""]
+    parts += _markdown_only(results_dir)
     out.write_text("\n".join(parts).rstrip() + "\n")
     return out

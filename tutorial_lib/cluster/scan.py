@@ -18,7 +18,7 @@ from torch import nn
 from .. import runtime
 from ..base import Estimator, as_label_array, reject_labels, reseed_from_global, seeded
 from ..features import check_training_images
-from ..models import ClusteringHead, EncoderWithHead
+from ..models import ClusteringHead, EncoderWithHead, resnet18_small
 from ..train import History
 from ._common import (
     RANGE_HINT,
@@ -69,11 +69,43 @@ def mine_pca_neighbors(images: torch.Tensor, n_neighbors: int, seed: int = 0) ->
     return mine_neighbors(feats, min(n_neighbors, len(images) - 1))
 
 
+ENCODERS = ("cnn", "resnet18")
+"""Accepted values of ``build_scan_model(encoder=...)``."""
+
+
 def build_scan_model(image_shape, n_clusters: int, width: int = 32, depth: int | None = None,
-                     activation: str = "relu") -> EncoderWithHead:
-    """:func:`scan_encoder` and a ``ClusteringHead`` of ``n_clusters`` logits (global-generator weights)."""
-    encoder = scan_encoder(image_shape, width, depth, activation)
-    return EncoderWithHead(encoder, ClusteringHead(_out_dim(encoder, image_shape), n_clusters))
+                     activation: str = "relu", attention: str | None = None,
+                     encoder: str = "cnn") -> EncoderWithHead:
+    """An encoder and a ``ClusteringHead`` of ``n_clusters`` logits (global-generator weights).
+
+    Parameters
+    ----------
+    image_shape : tuple (..., C, H, W)
+    n_clusters : int
+    width, depth, activation
+        The CNN's (see :func:`scan_encoder`); ignored by ``encoder="resnet18"``.
+    attention : None or "se"
+        Passed to :func:`scan_encoder` (the CNN only).
+    encoder : {"cnn", "resnet18"}
+        "cnn": :func:`scan_encoder`, sized by the images. "resnet18":
+        :func:`~tutorial_lib.models.resnet18_small` with random weights: 11.2 M parameters against
+        0.36 M, and 0.91 GFLOPs per forward pass of a 28×28 image against 4.8 MFLOPs (8×8: 69 against
+        3.0), so beyond digits it is a GPU job.
+
+    Returns
+    -------
+    EncoderWithHead: (N, C, H, W) images -> (N, n_clusters) logits.
+    """
+    if encoder == "cnn":
+        net = scan_encoder(image_shape, width, depth, activation, attention=attention)
+    elif encoder == "resnet18":
+        if attention is not None:
+            raise ValueError(f"attention={attention!r} is an option of the CNN only; use encoder='cnn' "
+                             "or attention=None with encoder='resnet18'")
+        net = resnet18_small(image_shape[-3])
+    else:
+        raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
+    return EncoderWithHead(net, ClusteringHead(_out_dim(net, image_shape), n_clusters))
 
 
 def _out_dim(encoder: nn.Module, image_shape) -> int:
@@ -298,6 +330,13 @@ class SCAN(Estimator):
     lr, self_label_lr, weight_decay, batch_size : training settings (Adam)
     width, encoder_depth, activation
         The CNN (see :func:`scan_encoder`).
+    encoder : {"cnn", "resnet18"}
+        The small CNN sized by the images, or the ResNet-18 for small images (notebook 06; about 30
+        times the parameters, slower on a CPU; see :func:`build_scan_model`).
+    attention : None or "se"
+        Squeeze-and-excitation blocks in the CNN (notebook 06).
+    amp, compile
+        ``train.fit``'s mixed precision (CUDA only) and ``torch.compile`` flags, for every stage.
     epochs : int, optional
         Epochs of stage 3, overriding ``steps``.
     augment : callable, optional
@@ -337,8 +376,10 @@ class SCAN(Estimator):
                  threshold: float = 0.99,
                  lr: float = 1e-3, self_label_lr: float = 1e-4,
                  weight_decay: float = 1e-4, batch_size: int = 256, width: int = 32,
-                 encoder_depth: int | None = None, activation: str = "relu", epochs: int | None = None,
-                 augment=None, on_epoch_end: Callable | None = None, checkpoint_dir=None,
+                 encoder_depth: int | None = None, activation: str = "relu", encoder: str = "cnn",
+                 attention: str | None = None, amp: bool | str = False, compile: bool | str = False,
+                 epochs: int | None = None, augment=None, on_epoch_end: Callable | None = None,
+                 checkpoint_dir=None,
                  resume: bool = False, standardized: bool = False, seed: int = 0, device: str = "auto",
                  progress: bool = False):
         self.n_clusters = n_clusters
@@ -358,6 +399,10 @@ class SCAN(Estimator):
         self.width = width
         self.encoder_depth = encoder_depth
         self.activation = activation
+        self.encoder = encoder
+        self.attention = attention
+        self.amp = amp
+        self.compile = compile
         self.epochs = epochs
         self.augment = augment
         self.on_epoch_end = on_epoch_end
@@ -370,8 +415,8 @@ class SCAN(Estimator):
 
     def _fit_kwargs(self, dev: torch.device, checkpoint_dir, lr: float | None = None) -> dict:
         return dict(lr=lr or self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size, device=dev,
-                    seed=self.seed, progress=self.progress, grad_clip=5.0,
-                    checkpoint_dir=checkpoint_dir, resume=self.resume)
+                    seed=self.seed, progress=self.progress, grad_clip=5.0, amp=self.amp,
+                    compile=self.compile, checkpoint_dir=checkpoint_dir, resume=self.resume)
 
     def fit(self, images, y=None) -> SCAN:
         """Cluster ``images``: Tensor or array (N, C, H, W), float in [0, 1].
@@ -395,7 +440,7 @@ class SCAN(Estimator):
             self.neighbors_ = mine_pca_neighbors(images, self.n_neighbors, self.seed)
         with seeded(self.seed, dev):  # the same seed gives the same initial network and views
             model = build_scan_model(images.shape, self.n_clusters, self.width, self.encoder_depth,
-                                     self.activation)
+                                     self.activation, attention=self.attention, encoder=self.encoder)
             self.init_labels_ = None
             if self.init == "tsne":
                 self.init_labels_, self.history_["warm"] = warm_start(

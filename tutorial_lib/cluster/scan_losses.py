@@ -16,7 +16,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..base import reseed_from_global
-from ..models import AutoencoderEncoder, ConvAutoencoder, ConvEncoder, make_activation
+from ..models import (
+    AutoencoderEncoder,
+    ConvAutoencoder,
+    ConvEncoder,
+    SqueezeExcite,
+    check_attention,
+    make_activation,
+)
 from ._common import as_matrix
 
 
@@ -161,7 +168,7 @@ def equipartition(logits: torch.Tensor, n_iter: int = 100, prior: torch.Tensor |
 
 
 def scan_encoder(image_shape, width: int = 32, depth: int | None = None, activation: str = "relu",
-                 feature_dim: int = 128) -> nn.Module:
+                 feature_dim: int = 128, attention: str | None = None) -> nn.Module:
     """The CNN SCAN trains, sized by the images.
 
     Up to 12 pixels (8×8 digits): :class:`~tutorial_lib.models.ConvEncoder` (two 3×3 convolutions at
@@ -180,20 +187,40 @@ def scan_encoder(image_shape, width: int = 32, depth: int | None = None, activat
         See ``models.make_activation``.
     feature_dim : int
         Output size for the larger images.
+    attention : {None, "se"}
+        "se": a squeeze-and-excitation block (:class:`~tutorial_lib.models.SqueezeExcite`) after each
+        stage of the small-image CNN, or after each stride-2 layer of the larger images' encoder. None
+        builds exactly the network (and draws exactly the random numbers) it did before the option.
 
     Returns
     -------
     nn.Module mapping (N, C, H, W) to (N, D) features.
     """
+    check_attention(attention)
     c, h, w = image_shape[-3:]
     if max(h, w) <= 12:
-        return ConvEncoder(c, depth=depth or 2, width=width, activation=activation)
+        return ConvEncoder(c, depth=depth or 2, width=width, activation=activation, attention=attention)
     depth = depth or (3 if min(h, w) < 48 else 4)
     ae = ConvAutoencoder(c, (h, w), latent_dim=feature_dim, width=width, depth=depth, activation=activation)
     # Only the encoder half is trained; drop the decoder so the optimiser and checkpoints skip it.
     ae.from_latent, ae.out_conv = nn.Identity(), nn.Identity()
     ae.up, ae.up_post = nn.ModuleList(), nn.ModuleList()
+    if attention == "se":
+        ae.encoder_conv = _with_squeeze_excite(ae.encoder_conv)
     return nn.Sequential(AutoencoderEncoder(ae), nn.BatchNorm1d(feature_dim), make_activation(activation))
+
+
+def _with_squeeze_excite(layers: nn.Sequential) -> nn.Sequential:
+    """``layers`` (conv, batch norm, activation, ...) with a ``SqueezeExcite`` after each activation."""
+    out: list[nn.Module] = []
+    channels = None
+    for layer in layers:
+        out.append(layer)
+        if isinstance(layer, nn.Conv2d):
+            channels = layer.out_channels
+        elif not isinstance(layer, nn.BatchNorm2d):  # the activation closes a conv-BN-activation layer
+            out.append(SqueezeExcite(channels))
+    return nn.Sequential(*out)
 
 
 def scan_augment(images: torch.Tensor, seed: int = 0):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shlex
 import subprocess
 import sys
@@ -101,6 +100,8 @@ def launch(out: str | os.PathLike, *, nproc: int = 2, threads: int = 1, data: st
     RuntimeError
         The job failed: the message holds the end of its output.
     """
+    import resource  # Unix only: imported here so that the package imports everywhere
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").unlink(missing_ok=True)

@@ -17,6 +17,7 @@ from torch import nn
 
 from ..base import batched_forward
 from .deep_base import DeepFeatureBase
+from .deep_set import check_flag
 from .descriptors import PixelDescriptors, describe_pixels, estimate_n_segments, kmeans, sample_rows
 from .kanezaki import continuity_loss
 
@@ -27,6 +28,7 @@ class FeatureNet(nn.Module):
     Three 3×3 convolution blocks with dilations 1, 2 and 4 (a 15-pixel receptive field at full
     resolution, without pooling so the map keeps the image's size), a 1×1 projection to
     ``embed_dim`` unit-length features, and a 1×1 classifier over the pseudo-classes.
+    :meth:`hypercolumns` adds the maps of the first two blocks (3- and 7-pixel receptive fields).
 
     Parameters
     ----------
@@ -49,9 +51,27 @@ class FeatureNet(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = nn.Conv2d(embed_dim, n_classes, 1)
 
+    STAGE_ENDS = (2, 5)
+    """Indices in ``body`` of the activations closing the first two blocks (dilations 1 and 2)."""
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, in_channels, H, W)`` -> unit-length features ``(N, embed_dim, H, W)``."""
         return F.normalize(self.body(x), dim=1)
+
+    def hypercolumns(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, in_channels, H, W)`` -> unit-length hypercolumns ``(N, 2 * width + embed_dim, H, W)``.
+
+        The maps of the first two blocks and the embedding, each L2-normalised on its own (so each
+        weighs the same whatever its width), concatenated and divided by √3 (unit length overall, like
+        :meth:`embed`). Every map already has the image's size: the network never pools.
+        """
+        parts = []
+        for i, layer in enumerate(self.body):
+            x = layer(x)
+            if i in self.STAGE_ENDS:
+                parts.append(F.normalize(x, dim=1))
+        parts.append(F.normalize(x, dim=1))
+        return torch.cat(parts, dim=1) / len(parts) ** 0.5
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Pseudo-class logits ``(N, n_classes, H, W)``; a fixed scale of 5 on the unit features acts
@@ -115,7 +135,8 @@ class ImageFeatureClustering(DeepFeatureBase):
     2. Pseudo-labels: k-means of the set's descriptors into ``n_pseudo`` groups.
     3. :class:`FeatureNet` learns to predict them from random ``crop``-pixel crops of the descriptors,
        with the continuity loss weighted by ``mu`` (:func:`tutorial_lib.train.fit` runs it).
-    4. Each image is clustered on its own: k-means on the descriptors plus the network's features,
+    4. Each image is clustered on its own: k-means on the descriptors plus the network's features (its
+       embedding, or with ``hypercolumns`` :meth:`FeatureNet.hypercolumns`),
        texture and network features weighted by ``1 - r`` with ``r`` the image's colour coherence (an
        image of flat-coloured objects is split by colour); ``n_segments="auto"``: k by the silhouette
        for each image.
@@ -148,6 +169,10 @@ class ImageFeatureClustering(DeepFeatureBase):
         Adam learning rate.
     mu : float
         Weight of the continuity loss.
+    hypercolumns : bool
+        Take the network's features from its first two blocks as well as its embedding
+        (:meth:`FeatureNet.hypercolumns`, ``2 * width + embed_dim`` values, unit length) instead of the
+        embedding alone; the network and its training are the same.
     n_superpixels : int
         SLIC superpixels per 100,000 pixels for the vote (0: no vote).
     compactness : float
@@ -178,7 +203,8 @@ class ImageFeatureClustering(DeepFeatureBase):
                  colour_weight: float = 1.0, texture_weight: float = 1.0, embed_weight: float = 1.0,
                  texture_sigma: float = 10.0, n_components: int = 16, width: int = 32, embed_dim: int = 16,
                  steps: int = 300, crop: int = 64, batch_size: int = 8, lr: float = 3e-3, mu: float = 1.0,
-                 n_superpixels: int = 1500, compactness: float = 10.0, slic_zero: bool = True,
+                 hypercolumns: bool = False, n_superpixels: int = 1500, compactness: float = 10.0,
+                 slic_zero: bool = True,
                  min_majority: float = 0.85, min_share: float = 0.01, seed: int = 0, device: str = "auto",
                  progress: bool = False):
         self.n_segments = n_segments
@@ -196,6 +222,7 @@ class ImageFeatureClustering(DeepFeatureBase):
         self.batch_size = batch_size
         self.lr = lr
         self.mu = mu
+        self.hypercolumns = hypercolumns
         self.n_superpixels = n_superpixels
         self.compactness = compactness
         self.slic_zero = slic_zero
@@ -212,6 +239,7 @@ class ImageFeatureClustering(DeepFeatureBase):
                pseudo: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
         from ..train import fit
 
+        check_flag(self.hypercolumns, "hypercolumns")
         n_classes = int(max(p.max() for p in pseudo)) + 1
         pool = max(self.batch_size, min(512, self.steps * self.batch_size // 4))
         x, y = random_crops(inputs, pseudo, pool, self.crop, rng)
@@ -225,14 +253,16 @@ class ImageFeatureClustering(DeepFeatureBase):
         return [self._features(x, d.coherence) for x, d in zip(inputs, descs, strict=True)]
 
     def _features(self, inputs: np.ndarray, coherence: float) -> np.ndarray:
-        """``(H, W, D + embed_dim)`` features of one image from its ``(D, H, W)`` descriptors: the
-        descriptors plus the network's features, texture and network weighted like texture.
+        """``(H, W, D + E)`` features of one image from its ``(D, H, W)`` descriptors: the descriptors
+        plus the network's ``E`` features (``embed_dim``, or ``2 * width + embed_dim`` with
+        ``hypercolumns``), texture and network weighted like texture.
 
         Texture and learnt features count where colour does not: weight ``1 - r``, with r the
         colour's coherence (an image of flat-coloured objects is split by colour).
         """
         dev = next(self.model_.parameters()).device
-        emb = batched_forward(self.model_.embed, torch.from_numpy(inputs)[None], dev, model=self.model_)
+        describe = self.model_.hypercolumns if self.hypercolumns else self.model_.embed
+        emb = batched_forward(describe, torch.from_numpy(inputs)[None], dev, model=self.model_)
         emb = emb[0].permute(1, 2, 0).numpy()
         desc = inputs.transpose(1, 2, 0).copy()
         desc[..., 3:] *= 1.0 - coherence

@@ -29,7 +29,8 @@ class PatchNet(nn.Module):
     Five 3×3 convolution blocks with two 2× max-poolings (a receptive field of about 24 pixels) map
     a ``patch``×``patch`` crop of the image to a feature map; its mean is the patch's feature
     (``2 * width`` values) and a linear head classifies it. :meth:`dense` gives every pixel the
-    mean feature of the ``window``-pixel square around it, so a whole image is described at once.
+    mean feature of the ``window``-pixel square around it, so a whole image is described at once;
+    :meth:`hypercolumns` does the same with the maps of all three resolutions (Hariharan et al., 2015).
 
     Parameters
     ----------
@@ -52,6 +53,9 @@ class PatchNet(nn.Module):
                                   block(2 * w, 2 * w), nn.MaxPool2d(2), block(2 * w, 2 * w))
         self.head = nn.Linear(2 * w, n_classes)
 
+    STAGE_ENDS = (1, 4, 6)
+    """Indices in ``body`` of the layers closing each stage: full, half and quarter resolution."""
+
     def new_head(self, n_classes: int) -> None:
         """A fresh classifier for a new set of pseudo-classes (DeepCluster re-initialises it)."""
         self.head = nn.Linear(self.head.in_features, n_classes).to(self.head.weight.device)
@@ -68,6 +72,40 @@ class PatchNet(nn.Module):
         f = F.avg_pool2d(f, k, stride=1, padding=k // 2, count_include_pad=False)
         f = F.interpolate(f, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return F.normalize(f, dim=1)
+
+    def stage_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """``(N, C, H, W)`` images -> the maps closing each stage: ``(N, width, H, W)``,
+        ``(N, 2 * width, H/2, W/2)`` and ``(N, 2 * width, H/4, W/4)`` (sizes rounded down)."""
+        maps = []
+        for i, layer in enumerate(self.body):
+            x = layer(x)
+            if i in self.STAGE_ENDS:
+                maps.append(x)
+        return maps
+
+    def hypercolumns(self, x: torch.Tensor, window: int) -> torch.Tensor:
+        """``(N, C, H, W)`` images -> unit-length hypercolumns ``(N, 5 * width, H, W)``.
+
+        Each stage's map is averaged over the ``window``-pixel square around each pixel (a square of
+        the same size in image pixels at every resolution), upsampled bilinearly to the image size and
+        L2-normalised on its own, so each stage weighs the same whatever its width; the three are
+        concatenated and divided by √3, so the whole vector has unit length like :meth:`dense`'s. The
+        full-resolution stage sees a few pixels (edges, fine grain), the last one whole texture motifs.
+        """
+        maps = self.stage_maps(x)
+        parts = []
+        for f, scale in zip(maps, (1, 2, 4), strict=True):
+            k = max(1, window // scale)
+            f = F.avg_pool2d(f, k, stride=1, padding=k // 2, count_include_pad=False)
+            f = F.interpolate(f, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            parts.append(F.normalize(f, dim=1))
+        return torch.cat(parts, dim=1) / len(parts) ** 0.5
+
+
+def check_flag(value, name: str) -> None:
+    """Raise ``TypeError`` unless ``value`` is a bool (a string such as "no" would count as True)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 def standardise_image(image: np.ndarray) -> np.ndarray:
@@ -163,8 +201,9 @@ class SetFeatureClustering(DeepFeatureBase):
     2. :class:`PatchNet` learns from the raw pixels (standardised per image) to classify
        ``patch``-pixel squares where one pseudo-label holds ``purity`` of the pixels
        (:func:`pure_patches`), with random rotations, flips and contrast.
-    3. Its dense features (the mean over the square around each pixel) are clustered over the whole
-       set, so a cluster means the same texture in every image; ``n_segments="auto"`` picks k by the
+    3. Its dense features (the mean over the square around each pixel; with ``hypercolumns``, those of
+       all three stages) are clustered over the whole set, so a cluster means the same texture in every
+       image; ``n_segments="auto"`` picks k by the
        silhouette, preferring the smaller k within ``tolerance``. ``rounds`` times more, the clusters
        become the new pseudo-labels and the network trains ``refine_steps`` batches with a fresh head.
     4. Majority vote inside SLICO superpixels (only where the majority is clear), then segments smaller
@@ -203,6 +242,12 @@ class SetFeatureClustering(DeepFeatureBase):
         Silhouette tolerance of ``n_segments="auto"``.
     lr : float
         Adam learning rate.
+    hypercolumns : bool
+        Describe each pixel by the hypercolumn of :class:`PatchNet` (:meth:`PatchNet.hypercolumns`: the
+        maps of its three stages, each averaged over the square, upsampled to the image size and
+        L2-normalised, concatenated: ``5 * width`` values) instead of its last stage only (``2 * width``).
+        The network and its training are the same; every clustering (the rounds' and the final one)
+        uses these features.
     n_superpixels, compactness, slic_zero, min_majority, min_share
         The superpixel vote and the small-segment drop, as in :class:`ImageFeatureClustering`.
     seed : int
@@ -229,6 +274,7 @@ class SetFeatureClustering(DeepFeatureBase):
                  n_components: int = 16, width: int = 32, steps: int = 300, patch: int = 32,
                  window: int = 12, patch_batch: int = 128, purity: float = 0.9, rounds: int = 2,
                  refine_steps: int = 200, tolerance: float = 0.02, lr: float = 3e-3,
+                 hypercolumns: bool = False,
                  n_superpixels: int = 1500, compactness: float = 10.0, slic_zero: bool = True,
                  min_majority: float = 0.85, min_share: float = 0.01, seed: int = 0, device: str = "auto",
                  progress: bool = False):
@@ -249,6 +295,7 @@ class SetFeatureClustering(DeepFeatureBase):
         self.refine_steps = refine_steps
         self.tolerance = tolerance
         self.lr = lr
+        self.hypercolumns = hypercolumns
         self.n_superpixels = n_superpixels
         self.compactness = compactness
         self.slic_zero = slic_zero
@@ -270,11 +317,12 @@ class SetFeatureClustering(DeepFeatureBase):
         return max(4, side // 4 * 4)
 
     def _dense(self, image: np.ndarray, window: int) -> np.ndarray:
-        """``(H, W, 2 * width)`` unit-length :class:`PatchNet` features of one ``(H, W, C)`` image,
-        averaged over ``window``-pixel squares."""
+        """``(H, W, D)`` unit-length :class:`PatchNet` features of one ``(H, W, C)`` image, averaged over
+        ``window``-pixel squares: ``D = 2 * width``, or ``5 * width`` with ``hypercolumns``."""
         dev = next(self.model_.parameters()).device
         x = torch.from_numpy(standardise_image(image))[None]
-        f = batched_forward(lambda b: self.model_.dense(b, window), x, dev, model=self.model_)
+        describe = self.model_.hypercolumns if self.hypercolumns else self.model_.dense
+        f = batched_forward(lambda b: describe(b, window), x, dev, model=self.model_)
         return f[0].permute(1, 2, 0).numpy()
 
     def _cluster_set(self, feats: list[np.ndarray], rng: np.random.Generator,
@@ -311,6 +359,8 @@ class SetFeatureClustering(DeepFeatureBase):
                pseudo: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
         """Train :class:`PatchNet` on pure patches, cluster, re-train on the clusters."""
         from ..train import fit
+
+        check_flag(self.hypercolumns, "hypercolumns")
 
         self.patch_ = self._patch_size(arrays)
         raw = [standardise_image(im) for im in arrays]
