@@ -65,8 +65,8 @@ def test_resnet18_pretrained_offline_gives_clear_error(monkeypatch, tmp_path):
         raise OSError("network unreachable")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
-    with pytest.raises(RuntimeError, match="(?s)pretrained=False.*checkpoints"):
-        resnet18_small(pretrained=True)
+    with pytest.raises(RuntimeError, match="(?s)weights=None.*checkpoints"):
+        resnet18_small(weights="DEFAULT")
 
 
 @pytest.mark.parametrize("channels,size", [(1, 8), (1, 28), (3, 32), (1, 30), (3, (20, 13))])
