@@ -42,6 +42,17 @@ def test_cluster_gallery_rows_captions_and_red_frames(blobs):
         viz.plot_cluster_gallery(images, pred[:5])
 
 
+def test_cluster_gallery_names_an_extra_cluster_after_its_majority(blobs):
+    images, labels = blobs
+    pred = labels.clone()
+    pred[labels == 2] = torch.tensor([2, 3] * 5)  # class c split over two clusters: one is extra
+    fig = viz.plot_cluster_gallery(images, pred, n_per_cluster=5, labels=labels, classes=["a", "b", "c"])
+    captions = [ax.get_ylabel() for ax in np.array(fig.axes).reshape(4, 5)[:, 0]]
+    assert captions[3].endswith("c (extra)\n5, 100% pure") and ", 0% pure" not in "".join(captions)
+    assert not [ax for ax in fig.axes if ax.spines["left"].get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
+    plt.close(fig)
+
+
 def test_cluster_gallery_without_labels(blobs):
     images, _ = blobs
     fig = viz.plot_cluster_gallery(images, torch.arange(30) % 5, n_per_cluster=4)

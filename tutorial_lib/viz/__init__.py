@@ -28,6 +28,7 @@ from .preprocessing import (
     plot_pixel_correlation,
 )
 from .segmentation import (
+    match_to_truth,
     overlay_segments,
     plot_label_history,
     plot_segmentation,
@@ -42,6 +43,7 @@ __all__ = [
     "compare_with_histograms",
     "image_grid",
     "image_rows",
+    "match_to_truth",
     "overlay_segments",
     "plot_cluster_gallery",
     "plot_confusion_matrix",

@@ -27,7 +27,8 @@ def plot_cluster_gallery(images, clusters, n_per_cluster: int = 10, labels=None,
         Images shown per row (a seeded random sample of the cluster).
     labels : array or Tensor of int, shape (N,), optional
         Hidden classes: each row is then named after its matched class (Hungarian matching) with its
-        purity, and images whose class differs from the row's are framed in red.
+        purity, and images whose class differs from the row's are framed in red. A cluster left over
+        when there are more clusters than classes is named after its majority class, "(extra)".
     classes : list of str, optional
         Class names for the row captions.
     seed : int
@@ -52,6 +53,9 @@ def plot_cluster_gallery(images, clusters, n_per_cluster: int = 10, labels=None,
         members = np.flatnonzero(pred == c)
         shown = np.sort(rng.choice(members, size=min(n_per_cluster, len(members)), replace=False))
         target = mapping.get(int(c), -1)
+        extra = true is not None and target < 0
+        if extra:  # more clusters than classes: judge the cluster by its own majority class
+            target = int(np.bincount(true[members]).argmax())
         for j, ax in enumerate(axes[row]):
             if j >= len(shown):
                 ax.axis("off")
@@ -64,8 +68,8 @@ def plot_cluster_gallery(images, clusters, n_per_cluster: int = 10, labels=None,
         caption = f"cluster {c}\n{len(members)} images"
         if true is not None:
             name = classes[target] if classes is not None and 0 <= target < len(classes) else str(target)
-            purity = float(np.mean(true[members] == target)) if target >= 0 else 0.0
-            name = name if target >= 0 else "–"
+            purity = float(np.mean(true[members] == target))
+            name = f"{name} (extra)" if extra else name
             caption = f"cluster {c} → {name}\n{len(members)}, {100 * purity:.0f}% pure"
         axes[row, 0].set_ylabel(caption, fontsize=7, rotation=0, ha="right", va="center")
     if title:

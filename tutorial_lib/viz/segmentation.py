@@ -11,11 +11,36 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..base import as_label_array
+from ..metrics import match_clusters
 from .clustering import plot_method_scores
 from .images import _display_array, _show
 
 
-def segment_colours(labels, image=None) -> np.ndarray:
+def match_to_truth(labels, gt) -> np.ndarray:
+    """``labels`` renumbered so that each segment matched to a ground-truth class takes that class's id.
+
+    The matching is the one-to-one (Hungarian) matching of mIoU, on pixel overlaps; segments left over
+    get the ids after the largest class id. Drawn with ``by_value=True``, a prediction and its truth then
+    share colours, and the eye can compare them.
+
+    Parameters
+    ----------
+    labels, gt : array or Tensor, shape (H, W), int
+
+    Returns
+    -------
+    ndarray, shape (H, W), int64
+    """
+    lab, truth = as_label_array(labels), as_label_array(gt)
+    if lab.shape != truth.shape:
+        raise ValueError(f"labels have shape {lab.shape} but the ground truth {truth.shape}")
+    mapping = match_clusters(truth.ravel(), lab.ravel())
+    spare = iter(range(int(truth.max()) + 1, int(truth.max()) + 2 + len(np.unique(lab))))
+    new = {int(s): mapping[int(s)] if mapping.get(int(s), -1) >= 0 else next(spare) for s in np.unique(lab)}
+    return np.vectorize(new.__getitem__, otypes=[np.int64])(lab)
+
+
+def segment_colours(labels, image=None, by_value: bool = False) -> np.ndarray:
     """An ``(H, W, 3)`` picture of a label map: each segment in its mean image colour (with ``image``)
     or in a colour of the tab20 palette.
 
@@ -23,13 +48,16 @@ def segment_colours(labels, image=None) -> np.ndarray:
     ----------
     labels : array or Tensor, shape (H, W), int
     image : Tensor or array, shape (C, H, W), float in [0, 1], optional
+    by_value : bool
+        Palette colour ``id % 20`` for segment ``id`` (two maps then share colours id by id; see
+        :func:`match_to_truth`), instead of colours in the order of the ids present.
     """
     lab = as_label_array(labels)
     _, inv = np.unique(lab, return_inverse=True)
     inv = inv.reshape(lab.shape)
     if image is None:
         palette = plt.get_cmap("tab20")(np.arange(20))[:, :3]
-        return palette[inv % 20]
+        return palette[(lab if by_value else inv) % 20]
     arr = _display_array(image)
     arr = np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr
     n = int(inv.max()) + 1
@@ -39,7 +67,8 @@ def segment_colours(labels, image=None) -> np.ndarray:
     return means[inv]
 
 
-def overlay_segments(image, labels, alpha: float = 0.45, boundary_colour=(1.0, 1.0, 0.0)) -> np.ndarray:
+def overlay_segments(image, labels, alpha: float = 0.45, boundary_colour=(1.0, 1.0, 0.0),
+                     by_value: bool = False) -> np.ndarray:
     """The image with each segment tinted by a palette colour and segment boundaries drawn.
 
     Parameters
@@ -49,6 +78,8 @@ def overlay_segments(image, labels, alpha: float = 0.45, boundary_colour=(1.0, 1
     alpha : float in [0, 1]
         Weight of the tint.
     boundary_colour : RGB tuple, or None for no boundaries
+    by_value : bool
+        See :func:`segment_colours`.
 
     Returns
     -------
@@ -61,7 +92,7 @@ def overlay_segments(image, labels, alpha: float = 0.45, boundary_colour=(1.0, 1
     lab = as_label_array(labels)
     if lab.shape != arr.shape[:2]:
         raise ValueError(f"labels have shape {lab.shape} but the image is {arr.shape[0]}×{arr.shape[1]}")
-    out = (1 - alpha) * arr + alpha * segment_colours(lab)
+    out = (1 - alpha) * arr + alpha * segment_colours(lab, by_value=by_value)
     if boundary_colour is not None:
         out[find_boundaries(lab, mode="inner")] = boundary_colour
     return np.clip(out, 0.0, 1.0)
@@ -76,7 +107,8 @@ def plot_segmentations(images, rows: dict, gts=None, scores: dict | None = None,
     images : sequence of Tensor/array, each (C, H, W), float in [0, 1]
     rows : dict name -> sequence of label maps (H, W), one per image
     gts : sequence of label maps, optional
-        Ground truth, drawn as a second row.
+        Ground truth, drawn as a second row; each method's segments are then coloured like the class they
+        are matched to (:func:`match_to_truth`).
     scores : dict name -> sequence of str, optional
         A caption under each panel of that row (e.g. its mIoU).
     style : {"overlay", "boundaries", "mean"}
@@ -94,6 +126,7 @@ def plot_segmentations(images, rows: dict, gts=None, scores: dict | None = None,
     all_rows.update({k: list(v) for k, v in rows.items()})
     fig, axes = plt.subplots(len(all_rows), len(images), squeeze=False,
                              figsize=(panel_size * len(images) + 1.0, panel_size * len(all_rows)))
+    matched = gts is not None
     for r, (name, maps) in enumerate(all_rows.items()):
         for c, image in enumerate(images):
             ax = axes[r, c]
@@ -102,8 +135,9 @@ def plot_segmentations(images, rows: dict, gts=None, scores: dict | None = None,
             elif style == "mean":
                 ax.imshow(segment_colours(maps[c], image), interpolation="nearest")
             else:
-                ax.imshow(overlay_segments(image, maps[c], alpha=0.0 if style == "boundaries" else 0.45),
-                          interpolation="nearest")
+                lab = match_to_truth(maps[c], gts[c]) if matched and name != "ground truth" else maps[c]
+                ax.imshow(overlay_segments(image, lab, alpha=0.0 if style == "boundaries" else 0.45,
+                                           by_value=matched), interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
@@ -169,12 +203,13 @@ def plot_segmentation(image, labels, gt=None, history: dict | None = None, title
     n = 2 + (gt is not None) + (history is not None)
     fig, axes = plt.subplots(1, n, figsize=(panel_size * n + 0.6 * (history is not None), panel_size))
     _show(axes[0], image, title="image")
-    axes[1].imshow(overlay_segments(image, labels), interpolation="nearest")
+    shown = match_to_truth(labels, gt) if gt is not None else labels  # colours of the matched classes
+    axes[1].imshow(overlay_segments(image, shown, by_value=gt is not None), interpolation="nearest")
     axes[1].set_title(f"{int(as_label_array(labels).max()) + 1} segments", fontsize=8)
     axes[1].axis("off")
     i = 2
     if gt is not None:
-        axes[i].imshow(overlay_segments(image, gt), interpolation="nearest")
+        axes[i].imshow(overlay_segments(image, gt, by_value=True), interpolation="nearest")
         axes[i].set_title("ground truth", fontsize=8)
         axes[i].axis("off")
         i += 1
