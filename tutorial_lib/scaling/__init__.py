@@ -1,5 +1,7 @@
 """Notebook 06_scaling_up: scaling up and shipping safely.
 
+* :mod:`~tutorial_lib.scaling.precision`: what 16-bit floats do to gradients, with and without loss
+  scaling (the precision panel).
 * :mod:`~tutorial_lib.scaling.distributed`: the ``torchrun`` job, launched from a cell, and the
   processes × threads measurement.
 * :mod:`~tutorial_lib.scaling.transfer`: reusing an encoder learnt on one set on another, without labels.
@@ -35,11 +37,14 @@ from .onnx_export import (
     time_inference,
 )
 
+# precision
+from .precision import cast_report, gradient_values
+
 # transfer
 from .transfer import ENCODERS as TRANSFER_ENCODERS
 from .transfer import resize_images, score_embeddings, transfer_experiment
 
-__all__ = ["compare_layouts", "launch", "torchrun_command"]
+__all__ = ["cast_report", "compare_layouts", "gradient_values", "launch", "torchrun_command"]
 __all__ += ["KeyFileError", "KeyRequiredError", "WrongKeyError", "decrypt", "encrypt",  # encryption
             "generate_key", "read_key"]
 __all__ += ["Exportable", "NearestCentreNet", "OnnxModel", "export_onnx", "exportable",  # ONNX

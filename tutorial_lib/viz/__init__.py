@@ -27,6 +27,7 @@ from .preprocessing import (
     plot_kmeans_comparison,
     plot_pixel_correlation,
 )
+from .scaling import plot_precision
 from .segmentation import (
     match_to_truth,
     overlay_segments,
@@ -46,6 +47,7 @@ __all__ = [
     "match_to_truth",
     "overlay_segments",
     "plot_cluster_gallery",
+    "plot_precision",
     "plot_confusion_matrix",
     "plot_embedding",
     "plot_embeddings",

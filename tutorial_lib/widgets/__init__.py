@@ -10,6 +10,7 @@ what it computed, a ``summary`` and a ``figure``; see :mod:`.panel` for how to w
 * :mod:`.clustering`: the cluster explorer and :func:`train_scan` (03).
 * :mod:`.segmentation`: the Kanezaki segmentation panel (04).
 * :mod:`.application`: the application panel (05).
+* :mod:`.scaling`: the precision panel (06).
 
 Old import paths keep working: ``from tutorial_lib import widgets; widgets.denoise_panel(image)``.
 """
@@ -26,6 +27,7 @@ from .preprocessing import (
     denoise_panel,
     denoise_view,
 )
+from .scaling import precision_panel, precision_view
 from .segmentation import SegmentationPanel, segmentation_panel, segmentation_view
 from .training import ACTIVATION_CHOICES, TrainingPanel, train_view, training_panel
 
@@ -53,6 +55,8 @@ __all__ = [
     "denoise_view",
     "figure_png",
     "param_follows_method",
+    "precision_panel",
+    "precision_view",
     "segmentation_panel",
     "segmentation_view",
     "train_scan",
