@@ -14,7 +14,7 @@ from sklearn.cluster import KMeans as SkKMeans
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from tutorial_lib import cluster
+from tutorial_lib import cluster, metrics
 from tutorial_lib.base import InputError, NotFittedError
 from tutorial_lib.cluster import (
     DEC,
@@ -356,3 +356,16 @@ def test_scan_estimated_sizes(tiny_digits):
         SCAN(4, sizes="estimated", init=None).fit(images)
     with pytest.raises(ValueError, match="sizes"):
         SCAN(4, sizes="big").fit(images)
+
+
+def test_scan_mines_neighbours_in_a_simclr_space_when_asked(tiny_digits):
+    images, labels = tiny_digits
+    est = SCAN(4, n_neighbors=3, neighbors="simclr", neighbor_epochs=2, init=None, steps=4,
+               self_label_steps=2, batch_size=64, width=8, seed=0, device="cpu").fit(images)
+    pca = _tiny_scan(0).fit(images)
+    assert est.neighbors_.shape == (len(images), 3) and not torch.equal(est.neighbors_, pca.neighbors_)
+    purity = metrics.neighbour_purity(est.neighbors_, labels)
+    assert 1 / 10 < purity <= 1.0  # above chance for 10 classes even after two epochs
+    assert metrics.neighbour_purity([[1], [0], [0]], [0, 0, 1]) == 2 / 3
+    with pytest.raises(ValueError, match="neighbors must be one of"):
+        SCAN(4, neighbors="umap").fit(images)

@@ -28,6 +28,7 @@ from functools import partial
 
 from .dec import DEC, DECModule, dec_loss, soft_assignment, target_distribution
 from .kmeans import KMeans, kmeans_plusplus, lloyd, squared_distances
+from .neighbours import mine_pca_neighbors, mine_simclr_neighbors
 from .pipeline import (
     FEATURES,
     AutoencoderFeatures,
@@ -39,7 +40,6 @@ from .pipeline import (
 from .scan import (
     SCAN,
     build_scan_model,
-    mine_pca_neighbors,
     train_neighbour_consistency,
     train_self_labelling,
     warm_start,
@@ -103,7 +103,8 @@ __all__ = [
     "FEATURES", "GaussianMixtureClusterer", "KMeans", "METHODS", "PCAFeatures", "PixelFeatures", "SCAN",
     "ScanStep", "SelfLabelStep",
     "TSNEFeatures", "build_scan_model", "dec_loss", "equipartition", "kmeans_plusplus", "lloyd",
-    "mine_neighbors", "mine_pca_neighbors", "reseed_from_global", "scan_augment", "scan_encoder", "scan_loss",
+    "mine_neighbors", "mine_pca_neighbors", "mine_simclr_neighbors", "reseed_from_global", "scan_augment",
+    "scan_encoder", "scan_loss",
     "self_label_loss", "soft_assignment", "squared_distances", "target_distribution",
     "train_neighbour_consistency", "train_self_labelling", "UMAPFeatures", "UMAPPipeline", "warm_start",
 ]

@@ -1,7 +1,8 @@
 """SCAN with self-labelling: the deep clustering method of the tutorial.
 
 Taught in notebook 03_clustering_classification. After SCAN (Van Gansbeke et al., 2020), adapted
-to a laptop CPU; its four stages are the functions :func:`mine_pca_neighbors`, :func:`warm_start`,
+to a laptop CPU; its four stages are the functions :func:`~.neighbours.mine_pca_neighbors` (or
+:func:`~.neighbours.mine_simclr_neighbors`), :func:`warm_start`,
 :func:`train_neighbour_consistency` and :func:`train_self_labelling`, which :meth:`SCAN.fit` calls
 in order. Losses, the CNN and the views are in :mod:`tutorial_lib.cluster.scan_losses`.
 """
@@ -29,12 +30,15 @@ from ._common import (
     stage_checkpoints,
     warn_if_collapsed,
 )
-from .pipeline import DeepClusterPipeline, PCAFeatures, TSNEFeatures
-from .scan_losses import ScanStep, SelfLabelStep, equipartition, mine_neighbors, scan_augment, scan_encoder
+from .neighbours import mine_pca_neighbors, mine_simclr_neighbors
+from .pipeline import DeepClusterPipeline, TSNEFeatures
+from .scan_losses import ScanStep, SelfLabelStep, equipartition, scan_augment, scan_encoder
 
 SIZES = ("equal", "estimated")
 INITS = ("tsne", None)
 """Accepted values of ``SCAN(init=...)``."""
+NEIGHBOURS = ("pca", "simclr")
+"""Spaces SCAN can mine its neighbours in: ``SCAN(neighbors=...)``."""
 
 STAGES = ("warm", "scan", "self_label")
 """The training stages of :meth:`SCAN.fit`, each with its checkpoint folder ``checkpoint_dir/<stage>``."""
@@ -46,27 +50,6 @@ def stage_epochs(n: int, batch_size: int, steps: int) -> int:
     At most 200 epochs: on a few dozen images every step is an epoch.
     """
     return epochs_for(n, batch_size, steps, lo=1, hi=200) if steps else 0
-
-
-def mine_pca_neighbors(images: torch.Tensor, n_neighbors: int, seed: int = 0) -> torch.Tensor:
-    """Stage 1: each image's nearest neighbours by cosine similarity of its 50 principal components.
-
-    With 10 neighbours, the same digit 96 % of the time on digits and 92 % on MNIST-test.
-
-    Parameters
-    ----------
-    images : Tensor, shape (N, C, H, W)
-    n_neighbors : int
-        Lowered to N - 1 on smaller sets.
-    seed : int
-        Seed of the randomised PCA.
-
-    Returns
-    -------
-    Tensor, shape (N, min(n_neighbors, N - 1)), int64
-    """
-    feats = PCAFeatures(50, seed=seed).fit_transform(images)
-    return mine_neighbors(feats, min(n_neighbors, len(images) - 1))
 
 
 ENCODERS = ("cnn", "resnet18")
@@ -306,6 +289,13 @@ class SCAN(Estimator):
     ----------
     n_clusters : int
     n_neighbors : int
+    neighbors : {"pca", "simclr"}
+        Where stage 1 mines the neighbours: 50 principal components (the default) or the features of a
+        SimCLR encoder trained on the images for ``neighbor_epochs`` (:func:`mine_simclr_neighbors`,
+        the SCAN paper's pipeline and notebook 02's encoder); measured in
+        ``bench/results/scan_neighbours.md``.
+    neighbor_epochs : int
+        SimCLR epochs when ``neighbors="simclr"``.
     entropy_weight : float
     init : {"tsne", None}
     warm_steps, steps, self_label_steps : int
@@ -370,7 +360,8 @@ class SCAN(Estimator):
     history_ : dict of train.History: ``"warm"`` (with ``init="tsne"``), ``"scan"``, ``"self_label"``
     """
 
-    def __init__(self, n_clusters: int = 10, n_neighbors: int = 10, entropy_weight: float = 5.0,
+    def __init__(self, n_clusters: int = 10, n_neighbors: int = 10, neighbors: str = "pca",
+                 neighbor_epochs: int = 30, entropy_weight: float = 5.0,
                  init: str | None = "tsne", warm_steps: int = 60, steps: int = 600,
                  self_label_steps: int = 200, balance: bool = True, sizes: str = "equal",
                  threshold: float = 0.99,
@@ -384,6 +375,8 @@ class SCAN(Estimator):
                  progress: bool = False):
         self.n_clusters = n_clusters
         self.n_neighbors = n_neighbors
+        self.neighbors = neighbors
+        self.neighbor_epochs = neighbor_epochs
         self.entropy_weight = entropy_weight
         self.init = init
         self.warm_steps = warm_steps
@@ -428,6 +421,8 @@ class SCAN(Estimator):
         images = check_training_images(images, standardized=self.standardized, min_count=2)
         n = len(images)
         check_k(self.n_clusters, n)
+        if self.neighbors not in NEIGHBOURS:
+            raise ValueError(f"neighbors must be one of {', '.join(NEIGHBOURS)}, got {self.neighbors!r}")
         if self.init not in INITS:
             raise ValueError(f"init must be 'tsne' or None, got {self.init!r}")
         if self.sizes not in SIZES or (self.sizes == "estimated" and self.init != "tsne"):
@@ -437,7 +432,11 @@ class SCAN(Estimator):
         folders = stage_checkpoints(self.checkpoint_dir, STAGES, self.resume)
         self.history_ = {}
         with seeded(self.seed, dev):
-            self.neighbors_ = mine_pca_neighbors(images, self.n_neighbors, self.seed)
+            if self.neighbors == "simclr":
+                self.neighbors_ = mine_simclr_neighbors(images, self.n_neighbors, self.neighbor_epochs,
+                                                        self.seed, dev, self.progress)
+            else:
+                self.neighbors_ = mine_pca_neighbors(images, self.n_neighbors, self.seed)
         with seeded(self.seed, dev):  # the same seed gives the same initial network and views
             model = build_scan_model(images.shape, self.n_clusters, self.width, self.encoder_depth,
                                      self.activation, attention=self.attention, encoder=self.encoder)

@@ -162,6 +162,28 @@ def ari(y_true, y_pred) -> float:
     return float(skm.adjusted_rand_score(t, p))
 
 
+def neighbour_purity(neighbors, y_true) -> float:
+    """Share of (image, neighbour) pairs whose two images have the same hidden class.
+
+    How good a space is for SCAN's stage 1, measured with the labels the method never sees.
+
+    Parameters
+    ----------
+    neighbors : Tensor or array of int, shape (N, k)
+        Row i: the indices of image i's neighbours.
+    y_true : array or Tensor of int, shape (N,)
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    nb = np.asarray(neighbors.cpu() if hasattr(neighbors, "cpu") else neighbors)
+    y = np.asarray(y_true.cpu() if hasattr(y_true, "cpu") else y_true).ravel()
+    if nb.ndim != 2 or len(nb) != len(y):
+        raise ValueError(f"neighbors must be (N, k) with N = {len(y)} labels, got shape {nb.shape}")
+    return float((y[nb] == y[:, None]).mean())
+
+
 def clustering_scores(y_true, y_pred) -> dict[str, float]:
     """The three scores reported by clustering papers: one-to-one accuracy, NMI and ARI.
 
