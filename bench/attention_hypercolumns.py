@@ -46,8 +46,11 @@ TASKS = {
                                                     "hypercolumns": {"scope": "set", "hypercolumns": True}}),
     "nuclei": ("nuclei", "deep_features", "miou", {"last stage": {"scope": "set", "hypercolumns": False},
                                                     "hypercolumns": {"scope": "set", "hypercolumns": True}}),
+    # The method's own choice on the nuclei ("auto" takes the image scope for flat-coloured objects).
+    "nuclei-auto": ("nuclei", "deep_features", "miou", {"last stage": {"hypercolumns": False},
+                                                        "hypercolumns": {"hypercolumns": True}}),
 }
-FAST_LIMITS = {"digits": 300, "mosaic": 3, "nuclei": 3}
+FAST_LIMITS = {"digits": 300, "mosaic": 3, "nuclei": 3, "nuclei-auto": 3}
 """Images used by ``--fast`` (a seeded subset; digits stratified); the budgets are the evaluation
 layer's ``FAST_PARAMS``."""
 
@@ -101,6 +104,13 @@ def write(rows: list[dict], out_dir: Path, slug: str, header: str) -> tuple[Path
     """``out_dir/<slug>.md`` (header and the table) and ``out_dir/<slug>.csv`` (the same rows)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     md, table = out_dir / f"{slug}.md", out_dir / f"{slug}.csv"
+    if table.exists():  # keep the rows of tasks not run this time (a table can be filled in parts)
+        with table.open(newline="") as f:
+            done = {row["task"] for row in rows}
+            rows = [row for row in csv.DictReader(f) if row["task"] not in done] + rows
+        rows = sorted(rows, key=lambda row: list(TASKS).index(row["task"]))
+        for row in rows:
+            row["score"], row["seconds"] = float(row["score"]), float(row["seconds"])
     shown = [{**row, "seconds": f"{row['seconds']:.1f}"} for row in rows]  # 3 decimals only for scores
     md.write_text(header + "\n\n" + markdown_table(shown, COLUMNS[1:], first="task") + "\n")
     with table.open("w", newline="") as f:
