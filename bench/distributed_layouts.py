@@ -42,10 +42,11 @@ def write(rows: list[dict], args: argparse.Namespace) -> None:
         writer.writerows({k: row[k] for k in COLUMNS} for row in rows)
     subset = f", a {args.limit}-image subset" if args.limit else ""
     lines = ["# Processes × threads on 2 CPU cores: the same DDP training job", "",
-             f"`python bench/distributed_layouts.py --data {args.data} --epochs {args.epochs} "
-             f"--repeats {args.repeats}" + (f" --limit {args.limit}" if args.limit else "") + "`: an "
-             f"autoencoder on {args.data}{subset}, global batch {args.global_batch}, {args.epochs} epochs, "
-             f"then k-means on its codes. Machine: {machine()}.", "",
+             f"`python bench/distributed_layouts.py --data {args.data} --split {args.split} --epochs "
+             f"{args.epochs} --repeats {args.repeats}" + (f" --limit {args.limit}" if args.limit else "")
+             + f"`: an autoencoder on {args.data} ({args.split}){subset}, global batch "
+             f"{args.global_batch}, {args.epochs} epochs, then k-means on its codes. "
+             f"Machine: {machine()}.", "",
              "| processes × threads | wall s, median (min–max) | training s (rank 0) | CPU s | final loss "
              "| k-means acc |", "|---|---|---|---|---|---|"]
     for r in rows:
@@ -58,6 +59,7 @@ def write(rows: list[dict], args: argparse.Namespace) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="digits")
+    p.add_argument("--split", default="train")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--global-batch", type=int, default=128)
@@ -65,7 +67,8 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         rows = compare_layouts(tmp, layouts=((1, 2), (2, 1)), repeats=args.repeats, data=args.data,
-                               limit=args.limit, epochs=args.epochs, global_batch=args.global_batch)
+                               split=args.split, limit=args.limit, epochs=args.epochs,
+                               global_batch=args.global_batch)
     write(rows, args)
     print(OUT.with_suffix(".md").read_text())
 

@@ -73,8 +73,8 @@ def torchrun_command(job_args: list[str], *, nproc_per_node: int = 2, nnodes: in
 
 
 def launch(out: str | os.PathLike, *, nproc: int = 2, threads: int = 1, data: str = "digits",
-           limit: int | None = None, epochs: int = 5, global_batch: int = 128, seed: int = 0,
-           timeout: float = 900) -> dict:
+           split: str = "train", limit: int | None = None, epochs: int = 5, global_batch: int = 128,
+           seed: int = 0, timeout: float = 900) -> dict:
     """Run the job under ``torchrun`` with ``nproc`` processes of ``threads`` threads each; wait for it.
 
     Parameters
@@ -83,7 +83,7 @@ def launch(out: str | os.PathLike, *, nproc: int = 2, threads: int = 1, data: st
         Folder for ``result.json`` (rank 0) and the processes' output ``log.txt``.
     nproc, threads : int
         Processes, and torch threads in each (``OMP_NUM_THREADS``).
-    data, limit, epochs, global_batch, seed
+    data, split, limit, epochs, global_batch, seed
         The job's settings (see :func:`main`).
     timeout : float
         Seconds before the job is stopped.
@@ -105,8 +105,8 @@ def launch(out: str | os.PathLike, *, nproc: int = 2, threads: int = 1, data: st
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").unlink(missing_ok=True)
-    args = ["--data", data, "--epochs", str(epochs), "--global-batch", str(global_batch), "--seed", str(seed),
-            "--out", str(out)] + (["--limit", str(limit)] if limit else [])
+    args = ["--data", data, "--split", split, "--epochs", str(epochs), "--global-batch", str(global_batch),
+            "--seed", str(seed), "--out", str(out)] + (["--limit", str(limit)] if limit else [])
     cmd = torchrun_command(args, nproc_per_node=nproc)
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
@@ -137,7 +137,7 @@ def compare_layouts(out: str | os.PathLike, layouts=((1, 2), (2, 1)), repeats: i
     repeats : int
         Runs of each layout (the rows then give the median wall and training seconds).
     **job
-        :func:`launch` settings (``data``, ``limit``, ``epochs``, ``global_batch``, ``seed``).
+        :func:`launch` settings (``data``, ``split``, ``limit``, ``epochs``, ``global_batch``, ``seed``).
 
     Returns
     -------
@@ -166,6 +166,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=f"torchrun ... -m {JOB_MODULE}",
                                 description="an autoencoder trained with DDP; rank 0 writes result.json")
     p.add_argument("--data", default="digits", help="a recognition set name (see tutorial_lib.data.load)")
+    p.add_argument("--split", default="train", help="the split (MNIST-test: --data mnist --split test)")
     p.add_argument("--limit", type=int, default=None, help="a seeded subset of this many images")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--global-batch", type=int, default=128, help="images per step over all processes")
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(threads)
     if args.global_batch % world:
         raise SystemExit(f"--global-batch {args.global_batch} is not a multiple of the {world} processes")
-    ds = datasets.load(args.data, limit=args.limit, seed=args.seed)
+    ds = datasets.load(args.data, split=args.split, limit=args.limit, seed=args.seed)
     t0 = time.perf_counter()
     model, history = train_autoencoder(ds.images, epochs=args.epochs, batch_size=args.global_batch // world,
                                        seed=args.seed, device="auto", progress=rank == 0)
