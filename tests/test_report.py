@@ -66,6 +66,19 @@ def test_report_page_marks_old_tables_and_plots_each_task(tmp_path, monkeypatch)
         assert png.read_bytes()[:4] == b"\x89PNG" and f"](results/{task}.png)" in text
 
 
+def test_report_page_takes_tables_of_other_shapes_from_their_markdown(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    # The generalisation grid keeps a dict under "median"; a bench/ script writes Markdown only.
+    (results / "generalisation.json").write_text(json.dumps({"command": "python -m tutorial_lib bench "
+                                                             "generalisation", "median": {"digits": {}}}))
+    (results / "generalisation.md").write_text("# grid\n\n| set | acc |\n|---|---|\n| digits | 0.9 |\n")
+    (results / "distributed.md").write_text("# Processes x threads\n\n| p | s |\n|---|---|\n| 2 | 1.0 |\n")
+    text = write_report(results).read_text()
+    assert "| digits | 0.9 |" in text and "`python -m tutorial_lib bench generalisation`" in text
+    assert "## Processes x threads" in text and "| 2 | 1.0 |" in text
+
+
 def test_report_without_results_says_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="bench clustering"):
         write_report(tmp_path)

@@ -137,7 +137,9 @@ def _section(entry: dict, results_dir: Path) -> str:
                                     if not any("cpu_seconds" in r for r in rows) else "in the table"),
                  "", markdown_table(rows, columns)]
         return "\n".join(lines)
-    if "median" not in payload:  # a table of another shape: its own Markdown, with where it came from
+    median = payload.get("median")
+    if not (isinstance(median, list) and all(isinstance(r, Mapping) for r in median)):
+        # A table of another shape (the generalisation grid, the bench/ scripts): its own Markdown.
         md = results_dir / f"{name}.md"
         body = md.read_text().split("\n", 1)[1].strip() if md.is_file() else "(no table)"
         return "\n".join([f"## {name.replace('_', ' ')}", "", f"Command: {_command(payload, name)}", "",
