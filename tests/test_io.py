@@ -264,17 +264,6 @@ def _refused(path, *words):
     return message
 
 
-@pytest.fixture
-def no_unpickling(monkeypatch):
-    """Loading must never unpickle: any attempt fails the test."""
-    def forbidden(*args, **kwargs):
-        raise AssertionError("a model file was unpickled")
-
-    for name in ("load", "loads", "Unpickler"):
-        monkeypatch.setattr(pickle, name, forbidden)
-    monkeypatch.setattr(torch, "load", forbidden)
-
-
 def _spots(data: bytes) -> dict[str, int]:
     n = int.from_bytes(data[:8], "little")
     body = len(data) - 8 - n

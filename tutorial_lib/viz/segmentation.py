@@ -35,9 +35,10 @@ def match_to_truth(labels, gt) -> np.ndarray:
     if lab.shape != truth.shape:
         raise ValueError(f"labels have shape {lab.shape} but the ground truth {truth.shape}")
     mapping = match_clusters(truth.ravel(), lab.ravel())
-    spare = iter(range(int(truth.max()) + 1, int(truth.max()) + 2 + len(np.unique(lab))))
-    new = {int(s): mapping[int(s)] if mapping.get(int(s), -1) >= 0 else next(spare) for s in np.unique(lab)}
-    return np.vectorize(new.__getitem__, otypes=[np.int64])(lab)
+    ids, inverse = np.unique(lab, return_inverse=True)
+    spare = iter(range(int(truth.max()) + 1, int(truth.max()) + 1 + len(ids)))
+    new = np.array([mapping[int(s)] if mapping.get(int(s), -1) >= 0 else next(spare) for s in ids], np.int64)
+    return new[inverse].reshape(lab.shape)  # one lookup per segment, not per pixel
 
 
 def segment_colours(labels, image=None, by_value: bool = False) -> np.ndarray:
