@@ -216,9 +216,10 @@ def test_mine_neighbors_hand_made():
         mine_neighbors(x, 5)
 
 
-def _tiny_scan(seed, init=None):
+def _tiny_scan(seed, init=None, overcluster=1):
+    """One fit of the stages (overcluster=1); the default "auto" and merging: test_cluster_merge.py."""
     return SCAN(4, n_neighbors=3, init=init, warm_steps=2, steps=4, self_label_steps=2, batch_size=64,
-                width=8, seed=seed, device="cpu")
+                width=8, overcluster=overcluster, seed=seed, device="cpu")
 
 
 def test_scan_fit_predict_shapes_and_seed(tiny_digits):

@@ -301,6 +301,7 @@ class _InterruptAt:
 
 def _resumable_scan(images, augment, folder, resume=False, on_epoch_end=None):
     return SCAN(4, n_neighbors=3, warm_steps=2, steps=8, self_label_steps=4, batch_size=64, width=8, lr=1e-2,
+                overcluster=1,  # the checkpoint layout of one fit: checkpoint_dir/<stage>
                 augment=augment, on_epoch_end=on_epoch_end, checkpoint_dir=folder, resume=resume, seed=0,
                 device="cpu").fit(images)
 

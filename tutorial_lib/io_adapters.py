@@ -29,6 +29,7 @@ from .application.pipeline import ObjectPipeline
 from .base import Estimator
 from .cluster.dec import DEC, DECModule
 from .cluster.kmeans import KMeans
+from .cluster.merge import MergedHead
 from .cluster.pipeline import (
     AutoencoderFeatures,
     DeepClusterPipeline,
@@ -394,16 +395,24 @@ def _scan_input_shape(encoder: nn.Module) -> list:
 def _scan_dump(est: SCAN, w: Writer) -> dict:
     w.module("model", est.model_)
     w.tensor("labels", np.asarray(est.labels_, np.int64))
+    head = est.model_.head
+    merged = isinstance(head, MergedHead)  # over-clustered, then merged (SCAN(overcluster=...))
+    heads = head.head.heads if merged else head.heads
     return {"input_shape": _scan_input_shape(est.model_.encoder),
-            "n_clusters": [int(head.out_features) for head in est.model_.head.heads]}
+            "n_clusters": [int(h.out_features) for h in heads],
+            "groups": head.groups.tolist() if merged else None}
 
 
 def _scan_restore(est: SCAN, fitted: dict, r: Reader) -> None:
     c, h, w = fitted["input_shape"]
     shape = (1, c, h or SMALL_SIDE, w or SMALL_SIDE)  # (N, C, H, W), like the images fit was given
-    model = build_scan_model(shape, est.n_clusters, est.width, est.encoder_depth, est.activation,
-                             attention=est.attention, encoder=est.encoder)
+    groups = fitted.get("groups")
+    model = build_scan_model(shape, fitted["n_clusters"][0] if groups else est.n_clusters, est.width,
+                             est.encoder_depth, est.activation, attention=est.attention, encoder=est.encoder)
+    if groups:
+        model.head = MergedHead(model.head, groups)
     est.model_ = _on_device(r.module("model", model), est)
+    est.groups_ = np.asarray(groups, np.int64) if groups else None
     est.labels_ = r.array("labels")
 
 

@@ -10,6 +10,7 @@ in order. Losses, the CNN and the views are in :mod:`tutorial_lib.cluster.scan_l
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ from ._common import (
     stage_checkpoints,
     warn_if_collapsed,
 )
+from .merge import merge_model, neighbour_modularity, overcluster_factors, trained_clusters
 from .neighbours import mine_pca_neighbors, mine_simclr_neighbors
 from .pipeline import DeepClusterPipeline, TSNEFeatures
 from .scan_losses import ScanStep, SelfLabelStep, equipartition, scan_augment, scan_encoder
@@ -40,7 +42,7 @@ INITS = ("tsne", None)
 NEIGHBOURS = ("pca", "simclr")
 """Spaces SCAN can mine its neighbours in: ``SCAN(neighbors=...)``."""
 
-STAGES = ("warm", "scan", "self_label")
+STAGES = ("warm", "scan", "self_label", "refine")
 """The training stages of :meth:`SCAN.fit`, each with its checkpoint folder ``checkpoint_dir/<stage>``."""
 
 
@@ -284,6 +286,9 @@ class SCAN(Estimator):
        gets the same share (:func:`equipartition`, ``balance=True``), become targets for augmented
        views; the labels are refreshed every epoch. With ``balance=False``, predictions above
        ``threshold`` become the targets instead (:func:`train_self_labelling`).
+    5. **Merging** (``overcluster > 1`` only). Stages 2–4 train K' > K clusters; they are joined into
+       K groups that share neighbours, and stage 4 runs again on the groups, balanced to their own
+       sizes (:func:`~.merge.merge_model`).
 
     Parameters
     ----------
@@ -315,6 +320,17 @@ class SCAN(Estimator):
         (``bench/results/scan_sizes.md``, seed 0): on ``mnist-imbalanced`` 0.673 against 0.625 for
         "equal", far from a fix (the t-SNE map's partitions already split the large classes), and on
         MNIST-test 0.840 against 0.978 (the mixture merged two digits): hence not the default.
+    overcluster : int or "auto"
+        An int r > 1: train ``K' = r * n_clusters`` clusters (at most one per ``MIN_CLUSTER_SIZE``
+        images), join them into ``n_clusters`` groups by the neighbours they share
+        (:func:`~.merge.merge_model`) and self-label the groups towards their own sizes for
+        ``refine_steps``. The equal-size pushes then act on the K' clusters, where a large class just
+        takes several, so the final sizes come from the data. 1: no over-clustering (equal sizes).
+        "auto": fit both 1 and ``AUTO_OVERCLUSTER`` (twice the time) and keep the partition with the
+        higher :func:`~.merge.neighbour_modularity` on the neighbour graph (``size_choice_``): a label-free
+        rule computed on the images themselves. Measured in ``bench/results/scan_sizes.md``.
+    refine_steps : int
+        Optimisation steps of the self-labelling of the merged groups (``overcluster > 1`` only).
     threshold : float
         Confidence needed to become a pseudo-label when ``balance=False``.
     lr, self_label_lr, weight_decay, batch_size : training settings (Adam)
@@ -354,16 +370,21 @@ class SCAN(Estimator):
     ----------
     neighbors_ : Tensor, shape (N, n_neighbors), int64
     init_labels_ : ndarray, shape (N,), int64, or None: the warm-start partition
-    prior_ : Tensor, shape (n_clusters,), or None: the estimated cluster shares (``sizes="estimated"``)
+    prior_ : Tensor, shape (n_clusters,), or None: the estimated cluster shares (``sizes="estimated"``,
+        or the merged groups' shares with ``overcluster > 1``)
+    groups_ : ndarray, shape (K',), int64, or None: the group of each trained cluster (``overcluster > 1``)
+    size_choice_ : dict or None: with ``overcluster="auto"``, each factor's modularity and the one kept
     model_ : EncoderWithHead (encoder + ``ClusteringHead``)
     labels_ : ndarray, shape (N,), int64
-    history_ : dict of train.History: ``"warm"`` (with ``init="tsne"``), ``"scan"``, ``"self_label"``
+    history_ : dict of train.History: ``"warm"`` (with ``init="tsne"``), ``"scan"``, ``"self_label"``,
+        ``"refine"`` (``overcluster > 1``)
     """
 
     def __init__(self, n_clusters: int = 10, n_neighbors: int = 10, neighbors: str = "pca",
                  neighbor_epochs: int = 30, entropy_weight: float = 5.0,
                  init: str | None = "tsne", warm_steps: int = 60, steps: int = 600,
                  self_label_steps: int = 200, balance: bool = True, sizes: str = "equal",
+                 overcluster: int | str = "auto", refine_steps: int = 200,
                  threshold: float = 0.99,
                  lr: float = 1e-3, self_label_lr: float = 1e-4,
                  weight_decay: float = 1e-4, batch_size: int = 256, width: int = 32,
@@ -384,6 +405,8 @@ class SCAN(Estimator):
         self.self_label_steps = self_label_steps
         self.balance = balance
         self.sizes = sizes
+        self.overcluster = overcluster
+        self.refine_steps = refine_steps
         self.threshold = threshold
         self.lr = lr
         self.self_label_lr = self_label_lr
@@ -428,44 +451,79 @@ class SCAN(Estimator):
         if self.sizes not in SIZES or (self.sizes == "estimated" and self.init != "tsne"):
             raise ValueError(f"sizes must be one of {', '.join(SIZES)} ('estimated' needs init='tsne'), "
                              f"got {self.sizes!r} with init={self.init!r}")
+        factors = overcluster_factors(self.overcluster)
+        if self.overcluster == "auto" and self.sizes != "equal":
+            factors = (1,)  # sizes="estimated" sets the sizes itself
+        if max(factors) > 1 and self.sizes != "equal":
+            raise ValueError("overcluster > 1 takes its cluster sizes from the data; "
+                             "use it with sizes='equal'")
         dev = runtime.device(self.device)
-        folders = stage_checkpoints(self.checkpoint_dir, STAGES, self.resume)
-        self.history_ = {}
         with seeded(self.seed, dev):
             if self.neighbors == "simclr":
                 self.neighbors_ = mine_simclr_neighbors(images, self.n_neighbors, self.neighbor_epochs,
                                                         self.seed, dev, self.progress)
             else:
                 self.neighbors_ = mine_pca_neighbors(images, self.n_neighbors, self.seed)
-        with seeded(self.seed, dev):  # the same seed gives the same initial network and views
-            model = build_scan_model(images.shape, self.n_clusters, self.width, self.encoder_depth,
-                                     self.activation, attention=self.attention, encoder=self.encoder)
-            self.init_labels_ = None
-            if self.init == "tsne":
-                self.init_labels_, self.history_["warm"] = warm_start(
-                    model, images, self.n_clusters, self.augment or scan_augment(images, self.seed),
-                    self.warm_steps, self._fit_kwargs(dev, folders["warm"]), seed=self.seed,
-                    device=self.device, sizes=self.sizes)
-            self.prior_ = None
-            if self.sizes == "estimated":
-                counts = np.bincount(self.init_labels_, minlength=self.n_clusters) + 1.0
-                self.prior_ = torch.from_numpy(counts / counts.sum()).float()
-            augment = self.augment or scan_augment(images, self.seed)
-            epochs = self.epochs if self.epochs is not None else stage_epochs(n, self.batch_size, self.steps)
-            self.history_["scan"] = train_neighbour_consistency(
-                model, images, self.neighbors_, augment, self.entropy_weight, epochs,
-                self._fit_kwargs(dev, folders["scan"]), on_epoch_end=self.on_epoch_end, prior=self.prior_)
-            self_label_epochs = stage_epochs(n, self.batch_size, self.self_label_steps)
-            self.history_["self_label"] = train_self_labelling(
-                model, images, augment, self.n_clusters, self_label_epochs,
-                self._fit_kwargs(dev, folders["self_label"], self.self_label_lr), balance=self.balance,
-                threshold=self.threshold, prior=self.prior_)
+        fits = {}
+        for r in factors:
+            where = self.checkpoint_dir
+            if where is not None and len(factors) > 1:
+                where = Path(where) / f"overcluster{r}"
+            folders = stage_checkpoints(where, STAGES, self.resume)
+            fits[r] = self._train(images, trained_clusters(self.n_clusters, n, r), dev, folders)
+        self.size_choice_ = None
+        if len(fits) > 1:  # overcluster="auto": the fit whose clusters hold the neighbour graph best
+            q = {r: neighbour_modularity(fit["labels"], self.neighbors_) for r, fit in fits.items()}
+            best = max(q, key=q.get)
+            self.size_choice_ = {"modularity": {str(r): round(v, 4) for r, v in q.items()},
+                                 "overcluster": best}
+            fits = {best: fits[best]}
+        (fit,) = fits.values()
+        model = fit["model"]
+        self.init_labels_, self.prior_, self.groups_, self.history_ = (
+            fit["init_labels"], fit["prior"], fit["groups"], fit["history"])
         self.model_ = model.eval()
         self.labels_ = self.predict(images)
         warn_if_collapsed(self.labels_, self.n_clusters, "SCAN",
                           f"a lower lr (now {self.lr:g}) or self_label_lr (now {self.self_label_lr:g}), a "
                           f"larger entropy_weight (now {self.entropy_weight:g}); {RANGE_HINT}")
         return self
+
+    def _train(self, images: torch.Tensor, k_train: int, dev: torch.device, folders: dict) -> dict:
+        """Stages 2–5 for ``k_train`` trained clusters: the network, its labels and what :meth:`fit` keeps."""
+        n, history = len(images), {}
+        with seeded(self.seed, dev):  # the same seed gives the same initial network and views
+            model = build_scan_model(images.shape, k_train, self.width, self.encoder_depth,
+                                     self.activation, attention=self.attention, encoder=self.encoder)
+            init_labels = prior = groups = None
+            if self.init == "tsne":
+                init_labels, history["warm"] = warm_start(
+                    model, images, k_train, self.augment or scan_augment(images, self.seed),
+                    self.warm_steps, self._fit_kwargs(dev, folders["warm"]), seed=self.seed,
+                    device=self.device, sizes=self.sizes)
+            if self.sizes == "estimated":
+                counts = np.bincount(init_labels, minlength=self.n_clusters) + 1.0
+                prior = torch.from_numpy(counts / counts.sum()).float()
+            augment = self.augment or scan_augment(images, self.seed)
+            epochs = self.epochs if self.epochs is not None else stage_epochs(n, self.batch_size, self.steps)
+            history["scan"] = train_neighbour_consistency(
+                model, images, self.neighbors_, augment, self.entropy_weight, epochs,
+                self._fit_kwargs(dev, folders["scan"]), on_epoch_end=self.on_epoch_end, prior=prior)
+            history["self_label"] = train_self_labelling(
+                model, images, augment, k_train, stage_epochs(n, self.batch_size, self.self_label_steps),
+                self._fit_kwargs(dev, folders["self_label"], self.self_label_lr), balance=self.balance,
+                threshold=self.threshold, prior=prior)
+            if k_train > self.n_clusters:
+                groups, prior = merge_model(model, images, self.n_clusters, self.n_neighbors, dev)
+                refine_epochs = stage_epochs(n, self.batch_size, self.refine_steps)
+                history["refine"] = train_self_labelling(
+                    model, images, augment, self.n_clusters, refine_epochs,
+                    self._fit_kwargs(dev, folders["refine"], self.self_label_lr), balance=self.balance,
+                    threshold=self.threshold, prior=prior)
+        model.eval()
+        labels = as_label_array(forward_all(model, images, dev).argmax(1))
+        return {"model": model, "labels": labels, "init_labels": init_labels, "prior": prior,
+                "groups": groups, "history": history}
 
     def predict_proba(self, images) -> torch.Tensor:
         """Cluster probabilities (N, n_clusters), float32 tensor on the CPU, of images (N, C, H, W)."""

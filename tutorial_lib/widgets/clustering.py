@@ -181,6 +181,7 @@ def train_scan(images: torch.Tensor, *, lr: float = 1e-3, epochs: int = 20, dept
             out.update(on_epoch_end(epoch, net, history) or {})
         return out
 
+    scan_kwargs = {"overcluster": 1, **scan_kwargs}  # one fit, so the curves are those of one network
     est = SCAN(n_clusters=n_clusters, lr=lr, epochs=epochs, encoder_depth=depth, activation=activation,
                seed=seed, device=device, progress=progress, on_epoch_end=end_of_epoch,
                **scan_kwargs).fit(images)
