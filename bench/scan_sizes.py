@@ -1,12 +1,15 @@
 """SCAN's cluster-size assumptions on balanced and imbalanced data (issue 14, item 6).
 
-Runs SCAN's variants (equal sizes, the default; no balanced self-labelling; sizes estimated from the
-data) on MNIST-test and on ``mnist-imbalanced`` (class sizes 892 ... 100), seed 0, and writes
+Runs SCAN's variants (equal sizes; no balanced self-labelling; sizes estimated from a mixture; over-
+clustered then merged; ``auto``, the default, which keeps the better of equal and merged by the
+neighbour graph's modularity) on MNIST-test and on ``mnist-imbalanced`` (class sizes 892 ... 100),
+seed 0, and writes
 ``bench/results/scan_sizes.md`` and ``.json``. Results already in the JSON are kept, so the grid can
 be filled in several runs::
 
     python bench/scan_sizes.py --sets mnist-imbalanced --variants equal no-balance estimated
     python bench/scan_sizes.py --sets mnist --variants no-balance estimated
+    python bench/scan_sizes.py --sets mnist-imbalanced mnist --variants auto
 """
 
 from __future__ import annotations
@@ -45,12 +48,14 @@ def run(set_name: str, variant: str, seed: int = 0) -> dict:
 def write(results: dict) -> None:
     """The Markdown table of every result in ``results`` ({"set/variant": row})."""
     lines = ["# SCAN's cluster sizes: balanced and imbalanced MNIST-test", "",
-             "Seed 0; `python bench/scan_sizes.py` (see its docstring). Variants: `equal` (the default: "
-             "equal shares in the entropy term and the balanced self-labelling), `no-balance` "
+             "Seed 0; `python bench/scan_sizes.py` (see its docstring). Variants: `equal` (`overcluster=1`, "
+             "the default before `auto`: equal shares in the entropy term and the balanced "
+             "self-labelling), `no-balance` "
              "(`balance=False`: confident predictions as targets), `estimated` "
              "(`sizes=\"estimated\"`: shares of a Gaussian mixture on the warm start's t-SNE map), `merged` "
              "(`overcluster=5`: 50 equal clusters joined into 10 by shared neighbours, then self-labelled "
-             "towards the groups' own sizes), `auto` (`overcluster=\"auto\"`: both `equal` and `merged`, "
+             "towards the groups' own sizes), `auto` (`overcluster=\"auto\"`, the default: both `equal` "
+             "and `merged`, "
              "keeping the one of higher neighbour-graph modularity; the choice in the last column).", "",
              "| set | variant | acc | nmi | ari | seconds | cpu_seconds | threads | predicted sizes "
              "| true sizes | kept |", "|---|---|---|---|---|---|---|---|---|---|---|"]

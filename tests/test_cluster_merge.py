@@ -52,7 +52,8 @@ def _imbalanced_blobs():
     gen = torch.Generator().manual_seed(0)
     sizes = [120, 60, 30, 30]
     patterns = torch.rand(4, 1, 16, 16, generator=gen)
-    x = torch.cat([patterns[c] + 0.08 * torch.randn(n, 1, 16, 16, generator=gen) for c, n in enumerate(sizes)])
+    x = torch.cat([patterns[c] + 0.08 * torch.randn(n, 1, 16, 16, generator=gen)
+                   for c, n in enumerate(sizes)])
     return x.clamp(0, 1), np.repeat(np.arange(4), sizes)
 
 
