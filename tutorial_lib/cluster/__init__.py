@@ -14,7 +14,9 @@ state in attributes ending with ``_``; a fit leaves the caller's random state un
   :class:`UMAPFeatures` and :class:`GaussianMixtureClusterer`.
 * :mod:`~tutorial_lib.cluster.dec`: :class:`DEC`, Deep Embedded Clustering (Xie et al., 2016).
 * :mod:`~tutorial_lib.cluster.scan`: :class:`SCAN`, the deep method (after Van Gansbeke et al.,
-  2020), with its parts (losses, CNN, views) in :mod:`~tutorial_lib.cluster.scan_losses`.
+  2020), with its parts (losses, CNN, views) in :mod:`~tutorial_lib.cluster.scan_losses`, and
+  over-clustering then merging by shared neighbours (sizes from the data) in
+  :mod:`~tutorial_lib.cluster.merge`.
 
 ``METHODS`` maps the names used by the command line and the benchmark to estimators, each built as
 ``METHODS[name](n_clusters=k, seed=s, device=d, progress=p, **params)``. Scoring a method on a data
@@ -28,6 +30,7 @@ from functools import partial
 
 from .dec import DEC, DECModule, dec_loss, soft_assignment, target_distribution
 from .kmeans import KMeans, kmeans_plusplus, lloyd, squared_distances
+from .merge import MergedHead, cluster_affinity, merge_clusters, neighbour_modularity
 from .neighbours import mine_pca_neighbors, mine_simclr_neighbors
 from .pipeline import (
     FEATURES,
@@ -100,7 +103,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "AutoencoderFeatures", "DEC", "DECModule", "DEFAULT_METHOD", "DEFAULT_N_CLUSTERS", "DeepClusterPipeline",
-    "FEATURES", "GaussianMixtureClusterer", "KMeans", "METHODS", "PCAFeatures", "PixelFeatures", "SCAN",
+    "FEATURES", "GaussianMixtureClusterer", "KMeans", "METHODS", "MergedHead", "cluster_affinity",
+    "merge_clusters", "neighbour_modularity", "PCAFeatures", "PixelFeatures", "SCAN",
     "ScanStep", "SelfLabelStep",
     "TSNEFeatures", "build_scan_model", "dec_loss", "equipartition", "kmeans_plusplus", "lloyd",
     "mine_neighbors", "mine_pca_neighbors", "mine_simclr_neighbors", "reseed_from_global", "scan_augment",
