@@ -354,6 +354,8 @@ class SCAN(Estimator):
         (``STAGES``). After an interruption (``train.TrainingInterrupted``), ``fit`` again with
         ``resume=True`` skips the finished stages and continues the interrupted one: the labels are
         those of an uninterrupted fit. With ``resume=False`` the stages' old checkpoints are removed.
+        With ``overcluster="auto"`` the over-clustered fit keeps its own in
+        ``checkpoint_dir/overcluster5/<stage>``.
     resume : bool
         Continue from the checkpoints in ``checkpoint_dir`` (needs the same images and settings).
     standardized : bool
@@ -467,7 +469,7 @@ class SCAN(Estimator):
         fits = {}
         for r in factors:
             where = self.checkpoint_dir
-            if where is not None and len(factors) > 1:
+            if where is not None and len(factors) > 1 and r > 1:  # "auto": the second fit's own folder
                 where = Path(where) / f"overcluster{r}"
             folders = stage_checkpoints(where, STAGES, self.resume)
             fits[r] = self._train(images, trained_clusters(self.n_clusters, n, r), dev, folders)
