@@ -180,12 +180,9 @@ def merge_model(model: EncoderWithHead, images: torch.Tensor, n_clusters: int, n
     (groups, shares) : the group of each of the K' clusters (K',) int64, and each group's share of the
     images (n_clusters,) float32 (plus-one smoothed), the prior of the refining self-labelling.
     """
-    was_training = model.training
-    model.eval()
-    features = forward_all(model.encoder, images, device)
-    probs = forward_all(model, images, device).softmax(1)
+    features = forward_all(model.encoder, images, device)  # eval mode, then the previous mode again
+    probs = forward_all(model.head, features, device).softmax(1)  # the head on them: no second encoder pass
     groups = merge_clusters(probs, mine_neighbors(features, min(n_neighbors, len(images) - 1)), n_clusters)
     model.head = MergedHead(model.head, groups).to(device)
-    model.train(was_training)
     counts = np.bincount(groups[probs.argmax(1).numpy()], minlength=n_clusters) + 1.0
     return groups, torch.from_numpy(counts / counts.sum()).float()

@@ -456,7 +456,7 @@ class SCAN(Estimator):
         factors = overcluster_factors(self.overcluster)
         if self.overcluster == "auto" and self.sizes != "equal":
             factors = (1,)  # sizes="estimated" sets the sizes itself
-        if max(factors) > 1 and self.sizes != "equal":
+        elif max(factors) > 1 and self.sizes != "equal":
             raise ValueError("overcluster > 1 takes its cluster sizes from the data; "
                              "use it with sizes='equal'")
         dev = runtime.device(self.device)
@@ -473,19 +473,16 @@ class SCAN(Estimator):
                 where = Path(where) / f"overcluster{r}"
             folders = stage_checkpoints(where, STAGES, self.resume)
             fits[r] = self._train(images, trained_clusters(self.n_clusters, n, r), dev, folders)
-        self.size_choice_ = None
+        self.size_choice_, best = None, factors[0]
         if len(fits) > 1:  # overcluster="auto": the fit whose clusters hold the neighbour graph best
             q = {r: neighbour_modularity(fit["labels"], self.neighbors_) for r, fit in fits.items()}
             best = max(q, key=q.get)
             self.size_choice_ = {"modularity": {str(r): round(v, 4) for r, v in q.items()},
                                  "overcluster": best}
-            fits = {best: fits[best]}
-        (fit,) = fits.values()
-        model = fit["model"]
+        fit = fits[best]
+        self.model_, self.labels_ = fit["model"], fit["labels"]
         self.init_labels_, self.prior_, self.groups_, self.history_ = (
             fit["init_labels"], fit["prior"], fit["groups"], fit["history"])
-        self.model_ = model.eval()
-        self.labels_ = self.predict(images)
         warn_if_collapsed(self.labels_, self.n_clusters, "SCAN",
                           f"a lower lr (now {self.lr:g}) or self_label_lr (now {self.self_label_lr:g}), a "
                           f"larger entropy_weight (now {self.entropy_weight:g}); {RANGE_HINT}")
