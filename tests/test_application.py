@@ -128,3 +128,20 @@ def test_application_panel_runs_the_plain_call_and_follows_its_controls():
     with pytest.raises(Exception, match="objects were found"):
         panel.run()
     assert "failed" in panel.status.value
+
+
+def test_default_scan_recogniser_labels_tiny_scenes_and_survives_save_load(tmp_path):
+    images, masks = _scenes()
+    small = {"width": 8, "warm_steps": 10, "steps": 60, "self_label_steps": 10, "batch_size": 16,
+             "n_neighbors": 3}
+    model = ObjectPipeline(min_size=30, n_clusters=3, clusterer_params=small, seed=0).fit(images)
+    # the default recogniser; too few crops to try over-clustering
+    assert model.clusterer == "scan" and model.recogniser_.size_choice_ is None
+    parses = model.predict(images)
+    truth = [true_objects(m) for m in masks]
+    scores = object_scores([p.objects for p in parses], [p.classes for p in parses],
+                           [t[0] for t in truth], [t[1] for t in truth])
+    assert scores["object_acc"] >= 0.8  # three shapes, 18 objects: chance is about 0.4
+    again = load_model(model.save(tmp_path / "scan_app.safetensors")).predict(images[0])
+    assert np.array_equal(again.classes, parses[0].classes)
+    assert np.allclose(again.confidence, parses[0].confidence)

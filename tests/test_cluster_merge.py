@@ -106,11 +106,27 @@ def test_neighbour_modularity_prefers_the_true_partition_to_a_split_or_a_merge()
     assert abs(q["truth"] - (1 - (0.75 ** 2 + 0.25 ** 2))) < 1e-9  # every neighbour pair agrees
 
 
-def test_auto_fits_both_and_keeps_the_higher_modularity(overclustered):
+def test_auto_fits_both_and_keeps_the_higher_modularity(overclustered, monkeypatch):
+    import tutorial_lib.cluster.merge as merge
+
     est, images, _ = overclustered
+    monkeypatch.setattr(merge, "MIN_CLUSTER_SIZE", 10)  # 240 images then fill 5 * 4 clusters of 10
     auto = SCAN(4, overcluster="auto", n_neighbors=5, width=8, warm_steps=20, steps=80, self_label_steps=20,
                 refine_steps=20, batch_size=64, seed=0, device="cpu").fit(images)
     q = auto.size_choice_["modularity"]
     assert set(q) == {"1", "5"} and auto.size_choice_["overcluster"] == int(max(q, key=q.get))
     with pytest.raises(ValueError, match="'auto'"):
         SCAN(4, overcluster="sometimes").fit(images)
+
+
+def test_auto_tries_overclustering_only_when_the_full_factor_fits():
+    from tutorial_lib.cluster.merge import AUTO_OVERCLUSTER, MIN_CLUSTER_SIZE, overcluster_factors
+
+    enough = AUTO_OVERCLUSTER * 10 * MIN_CLUSTER_SIZE
+    assert overcluster_factors("auto", 10, enough) == (1, AUTO_OVERCLUSTER)
+    assert overcluster_factors("auto", 10, enough - 1) == (1,)
+    assert overcluster_factors(3, 10, 50) == (3,)  # an explicit factor is the user's choice (capped later)
+    images, _ = _imbalanced_blobs()  # 240 images: too few for 5 * 4 clusters of MIN_CLUSTER_SIZE
+    auto = SCAN(4, n_neighbors=5, width=8, warm_steps=20, steps=40, self_label_steps=10, batch_size=64,
+                seed=0, device="cpu").fit(images)
+    assert auto.size_choice_ is None and auto.groups_ is None

@@ -441,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(the default: chosen by the silhouette of k-means on the crops' PCA codes)")
     p.add_argument("--source", default=None, help="photo-objects only: the objects' class-folder set (a load "
                    "name: mnist, digits, shapes, folder:PATH)")
-    p.add_argument("--method", default=None, help="the recogniser, a cluster method (default pca-kmeans)")
+    p.add_argument("--method", default=None, help="the recogniser, a cluster method (default scan)")
     _add_seed(p)
     p.add_argument("--out", default=None, help="write overlays/NAME.png, objects.csv and gallery/class_K.png")
     p.add_argument("--json", default=None, help="also write the result to this JSON file")

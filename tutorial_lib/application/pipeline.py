@@ -12,7 +12,8 @@ Taught in notebook 05_foreground_background.
 4. ``objects_of``: the object regions grown by their own colour, closed, cut into connected components
    of at least ``min_size`` pixels;
 5. ``fit_recogniser``: the objects' normalised crops of the whole set clustered by a method of
-   ``tutorial_lib.cluster.METHODS`` (the number of classes chosen by the silhouette when ``"auto"``);
+   ``tutorial_lib.cluster.METHODS`` (default SCAN; the number of classes chosen by the silhouette when
+   ``"auto"``);
 6. ``predict``: the same stages on a new image with the fitted models, a class and a confidence per
    object, and the background split by Felzenszwalb's segmenter.
 """
@@ -86,7 +87,10 @@ class ObjectPipeline(Estimator):
         Object classes; ``"auto"``: the best silhouette of k-means on the crops' PCA codes, 2..max_clusters.
     max_clusters : int
     clusterer : str
-        A name of ``tutorial_lib.cluster.METHODS`` (``pca-kmeans``, ``umap-kmeans``, ``scan``...).
+        A name of ``tutorial_lib.cluster.METHODS``. Default ``scan``: on the matched crops of 100
+        ``photo-objects`` scenes it labelled 0.656 / 0.807 of them right (seeds 0 / 1) against 0.540 /
+        0.564 for ``pca-kmeans``, 0.517 for ``umap-kmeans`` and 0.557 for ``n2d`` (seed 0), and 0.437
+        against 0.356 with ``shapes`` as the objects; about 45 s on 2 CPU cores for 450 crops.
     clusterer_params : dict, optional
         Extra parameters of the clusterer.
     denoise : str or None
@@ -108,7 +112,7 @@ class ObjectPipeline(Estimator):
 
     def __init__(self, foreground: str = "flat-contrast", threshold: float = 0.5, min_size: int = 60,
                  max_share: float = 0.1, n_clusters: int | str = "auto", max_clusters: int = 12,
-                 clusterer: str = "pca-kmeans", clusterer_params: dict | None = None,
+                 clusterer: str = "scan", clusterer_params: dict | None = None,
                  denoise: str | None = None, region_scale: float = 300.0, seed: int = 0, device: str = "auto",
                  progress: bool = False):
         self.foreground = foreground

@@ -31,10 +31,15 @@ def trained_clusters(n_clusters: int, n: int, overcluster: int) -> int:
     return max(n_clusters, min(overcluster * n_clusters, n // MIN_CLUSTER_SIZE))
 
 
-def overcluster_factors(overcluster) -> tuple[int, ...]:
-    """The over-clustering factors :meth:`~tutorial_lib.cluster.SCAN.fit` trains: ``(r,)`` for an int r >= 1,
-    ``(1, AUTO_OVERCLUSTER)`` for "auto"."""
+def overcluster_factors(overcluster, n_clusters: int | None = None, n: int | None = None) -> tuple[int, ...]:
+    """The over-clustering factors :meth:`~tutorial_lib.cluster.SCAN.fit` trains: ``(r,)`` for an int r >= 1;
+    for "auto", ``(1, AUTO_OVERCLUSTER)`` when the ``n`` images fill ``AUTO_OVERCLUSTER * n_clusters``
+    clusters of ``MIN_CLUSTER_SIZE`` (a capped factor is a different method: its clusters are too few
+    to hold the small classes and too small to be sub-classes), else ``(1,)``; without ``n`` "auto" gives
+    both factors."""
     if overcluster == "auto":
+        if n is not None and n < AUTO_OVERCLUSTER * int(n_clusters) * MIN_CLUSTER_SIZE:
+            return (1,)
         return (1, AUTO_OVERCLUSTER)
     if isinstance(overcluster, bool) or not isinstance(overcluster, int) or overcluster < 1:
         raise ValueError(f"overcluster must be an integer >= 1 or 'auto', got {overcluster!r}")

@@ -328,7 +328,9 @@ class SCAN(Estimator):
         takes several, so the final sizes come from the data. 1: no over-clustering (equal sizes).
         "auto": fit both 1 and ``AUTO_OVERCLUSTER`` (twice the time) and keep the partition with the
         higher :func:`~.merge.neighbour_modularity` on the neighbour graph (``size_choice_``): a label-free
-        rule computed on the images themselves. Measured in ``bench/results/scan_sizes.md``.
+        rule computed on the images themselves. Measured in ``bench/results/scan_sizes.md``. Sets with
+        fewer than ``AUTO_OVERCLUSTER * n_clusters * MIN_CLUSTER_SIZE`` images (1,000 for ten classes)
+        train only r = 1: they cannot fill the over-clustered fit.
     refine_steps : int
         Optimisation steps of the self-labelling of the merged groups (``overcluster > 1`` only).
     threshold : float
@@ -453,7 +455,7 @@ class SCAN(Estimator):
         if self.sizes not in SIZES or (self.sizes == "estimated" and self.init != "tsne"):
             raise ValueError(f"sizes must be one of {', '.join(SIZES)} ('estimated' needs init='tsne'), "
                              f"got {self.sizes!r} with init={self.init!r}")
-        factors = overcluster_factors(self.overcluster)
+        factors = overcluster_factors(self.overcluster, self.n_clusters, n)
         if self.overcluster == "auto" and self.sizes != "equal":
             factors = (1,)  # sizes="estimated" sets the sizes itself
         elif max(factors) > 1 and self.sizes != "equal":
