@@ -10,7 +10,7 @@ import torch
 from tutorial_lib import load_model
 from tutorial_lib.application import ObjectPipeline, flatness, normalise_crop
 from tutorial_lib.data.objects import make_object_scene, true_objects
-from tutorial_lib.metrics import object_scores
+from tutorial_lib.metrics import cluster_acc, match_objects, object_scores
 
 
 def _source():
@@ -145,3 +145,24 @@ def test_default_scan_recogniser_labels_tiny_scenes_and_survives_save_load(tmp_p
     again = load_model(model.save(tmp_path / "scan_app.safetensors")).predict(images[0])
     assert np.array_equal(again.classes, parses[0].classes)
     assert np.allclose(again.confidence, parses[0].confidence)
+
+
+def test_bench_application_is_a_bench_task(capsys):
+    from tutorial_lib.__main__ import main
+
+    # an unknown variant fails before any scene is made: the task itself parses and routes
+    assert main(["bench", "application", "--methods", "no-such-variant"]) == 2
+    assert "unknown application variants ['no-such-variant']" in capsys.readouterr().err
+
+
+def test_matched_crops_pairs_each_matched_object_with_its_true_and_predicted_class(fitted):
+    from tutorial_lib.evaluation.application import matched_crops
+
+    model, images, masks = fitted
+    parses = model.predict(images)
+    crops, truth, predicted = matched_crops(parses, masks)
+    n_matched = sum(len(match_objects(p.objects, true_objects(m)[0]))
+                    for p, m in zip(parses, masks, strict=True))
+    assert crops.shape == (n_matched, 1, 28, 28) and len(truth) == len(predicted) == n_matched
+    assert set(truth.tolist()) <= {0, 1, 2}
+    assert cluster_acc(truth, predicted) >= 0.9  # the fitted pipeline labels these shapes well

@@ -460,8 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="every method side by side, median over seeds; "
                                      "'photos': seconds per real photo; 'generalisation': every clustering "
                                      "method on every development set; 'report': bench/RESULTS.md "
-                                     "from the result files")
-    p.add_argument("task", choices=["clustering", "segmentation", "photos", "generalisation", "report"])
+                                     "from the result files; 'application': the object pipeline's variants")
+    p.add_argument("task", choices=["clustering", "segmentation", "photos", "generalisation", "application",
+                                    "report"])
     _add_common(p, "bench", data_required=False)
     p.add_argument("--seeds", type=whole_number("--seeds", 1), default=None,
                    help="number of seeds (0, 1, ...; default 3, and 1 for the region benchmark on bsds500)")

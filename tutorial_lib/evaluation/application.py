@@ -129,6 +129,35 @@ def score(parses, masks) -> dict:
     return {k: (round(v, 4) if isinstance(v, float) and not math.isnan(v) else v) for k, v in out.items()}
 
 
+def matched_crops(parses, masks) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """The crops of the predicted objects that match a true one (mask IoU >= 0.5), with the true class and
+    the pipeline's class of each: what a recogniser is compared on, the foreground's errors left out.
+
+    Parameters
+    ----------
+    parses : list of SceneParse
+    masks : list of ndarray (H, W), int; 0 = background, c + 1 = class c
+
+    Returns
+    -------
+    crops : Tensor, shape (M, 1, 28, 28), float32 in [0, 1]
+    truth, predicted : ndarray, shape (M,), int64
+    """
+    from ..metrics.objects import match_objects
+
+    crops, truth, predicted = [], [], []
+    for parse, mask in zip(parses, masks, strict=True):
+        objects, classes = true_objects(mask)
+        mine = object_crops(parse.objects)
+        for pred_id, true_id, _ in match_objects(parse.objects, objects):
+            crops.append(mine[pred_id - 1])
+            truth.append(int(classes[true_id - 1]))
+            predicted.append(int(parse.classes[pred_id - 1]))
+    if not crops:
+        return torch.zeros(0, 1, 28, 28), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return torch.stack(crops), np.asarray(truth, np.int64), np.asarray(predicted, np.int64)
+
+
 JSON_KEYS = ("foreground_iou", "object_recall", "object_precision", "object_acc", "per_class", "n_images",
              "n_objects", "n_true_objects", "n_clusters", "auto_clusters", "seconds_per_image", "fit_seconds",
              "cpu_seconds", "method", "device", "data", "seed", "source")
