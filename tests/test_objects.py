@@ -126,3 +126,18 @@ def test_foreground_iou():
     assert foreground_iou([t, p], [t, p]) == 1.0
     with pytest.raises(ValueError):
         match_objects(p, t, min_iou=0.3)
+
+
+def test_specks_of_a_source_background_are_not_part_of_the_object():
+    from tutorial_lib.data.objects import SPECK_SHARE, _without_specks
+
+    pixels = np.zeros((40, 40), bool)
+    pixels[5:25, 5:25] = True  # the shape: 400 pixels
+    pixels[30:32, 30:38] = True  # a detached stroke of 16 pixels (4 %): below SPECK_SHARE, dropped
+    pixels[2, 35] = pixels[37, 3] = True  # two stray texture pixels
+    pixels[5:25, 30:33] = True  # a detached stroke of 60 pixels (15 %): kept
+    kept = _without_specks(pixels)
+    assert SPECK_SHARE == 0.05
+    assert kept[5:25, 5:25].all() and kept[5:25, 30:33].all()
+    assert not kept[30:32, 30:38].any() and not kept[2, 35] and not kept[37, 3]
+    assert kept.sum() == 400 + 60

@@ -128,18 +128,36 @@ def object_alpha(image: np.ndarray) -> np.ndarray:
     return np.clip(distance / top, 0.0, 1.0).astype(np.float32) if top > 1e-6 else np.zeros_like(distance)
 
 
+SPECK_SHARE = 0.05
+"""A piece of an object's alpha mask smaller than this share of its largest piece is a speck of the source
+image's background (a texture pixel that passed the threshold), not part of the object."""
+
+
+def _without_specks(pixels: np.ndarray) -> np.ndarray:
+    """``pixels`` (h, w) bool without its 8-connected pieces smaller than :data:`SPECK_SHARE` of the largest
+    (a digit's detached stroke is kept; stray texture pixels of a ``shapes`` image are not)."""
+    pieces, n = ndi.label(pixels, structure=np.ones((3, 3), bool))
+    if n <= 1:
+        return pixels
+    sizes = np.bincount(pieces.ravel())[1:]
+    keep = np.concatenate([[False], sizes >= SPECK_SHARE * sizes.max()])
+    return keep[pieces]
+
+
 def _object_pixels(image: np.ndarray, side: int) -> np.ndarray | None:
     """The object of ``image`` (C, h, w) as a bool mask whose longer side is ``side`` pixels (the tight
     box of alpha >= :data:`ALPHA_THRESHOLD`, scaled), or None when it has no such pixel."""
     alpha = object_alpha(image)
-    rows, cols = np.nonzero(alpha >= ALPHA_THRESHOLD)
+    kept = _without_specks(alpha >= ALPHA_THRESHOLD)
+    alpha = np.where(ndi.binary_dilation(kept), alpha, 0.0)  # the kept pieces with their soft rims
+    rows, cols = np.nonzero(kept)
     if len(rows) == 0:
         return None
     alpha = alpha[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
     scale = side / max(alpha.shape)
     size = (max(1, round(alpha.shape[0] * scale)), max(1, round(alpha.shape[1] * scale)))
     big = resize(torch.from_numpy(np.ascontiguousarray(alpha))[None], size, "bilinear")[0].numpy()
-    pixels = big >= ALPHA_THRESHOLD
+    pixels = _without_specks(big >= ALPHA_THRESHOLD)
     return pixels if pixels.any() else None
 
 
