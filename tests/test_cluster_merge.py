@@ -119,14 +119,19 @@ def test_auto_fits_both_and_keeps_the_higher_modularity(overclustered, monkeypat
         SCAN(4, overcluster="sometimes").fit(images)
 
 
-def test_auto_tries_overclustering_only_when_the_full_factor_fits():
+def test_auto_tries_the_largest_factor_the_set_can_fill():
     from tutorial_lib.cluster.merge import AUTO_OVERCLUSTER, MIN_CLUSTER_SIZE, overcluster_factors
 
-    enough = AUTO_OVERCLUSTER * 10 * MIN_CLUSTER_SIZE
+    enough = AUTO_OVERCLUSTER * 10 * MIN_CLUSTER_SIZE  # 5 clusters of 20 per class
     assert overcluster_factors("auto", 10, enough) == (1, AUTO_OVERCLUSTER)
-    assert overcluster_factors("auto", 10, enough - 1) == (1,)
+    assert overcluster_factors("auto", 10, 10 * enough) == (1, AUTO_OVERCLUSTER)  # never above 5
+    assert overcluster_factors("auto", 10, enough - 1) == (1, AUTO_OVERCLUSTER - 1)
+    assert overcluster_factors("auto", 20, 1440) == (1, 3)  # COIL-20: 72 images per object
+    assert overcluster_factors("auto", 10, 2 * 10 * MIN_CLUSTER_SIZE) == (1, 2)
+    assert overcluster_factors("auto", 10, 2 * 10 * MIN_CLUSTER_SIZE - 1) == (1,)  # not even r = 2 fits
     assert overcluster_factors(3, 10, 50) == (3,)  # an explicit factor is the user's choice (capped later)
-    images, _ = _imbalanced_blobs()  # 240 images: too few for 5 * 4 clusters of MIN_CLUSTER_SIZE
+    images, _ = _imbalanced_blobs()
+    images = images[::2]  # 120 images: too few for 2 * 4 clusters of MIN_CLUSTER_SIZE
     auto = SCAN(4, n_neighbors=5, width=8, warm_steps=20, steps=40, self_label_steps=10, batch_size=64,
                 seed=0, device="cpu").fit(images)
     assert auto.size_choice_ is None and auto.groups_ is None

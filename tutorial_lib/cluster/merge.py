@@ -22,7 +22,7 @@ from .scan_losses import mine_neighbors
 
 MIN_CLUSTER_SIZE = 20
 AUTO_OVERCLUSTER = 5
-"""The factor ``SCAN(overcluster="auto")`` tries beside 1."""
+"""The largest factor ``SCAN(overcluster="auto")`` tries beside 1."""
 
 
 def trained_clusters(n_clusters: int, n: int, overcluster: int) -> int:
@@ -31,16 +31,25 @@ def trained_clusters(n_clusters: int, n: int, overcluster: int) -> int:
     return max(n_clusters, min(overcluster * n_clusters, n // MIN_CLUSTER_SIZE))
 
 
+def auto_factor(n_clusters: int, n: int | None) -> int:
+    """The factor r that ``overcluster="auto"`` tries beside 1: the largest r <= ``AUTO_OVERCLUSTER``
+    whose ``r * n_clusters`` clusters still hold ``MIN_CLUSTER_SIZE`` of the ``n`` images each (so
+    :func:`trained_clusters` never caps it), 1 when even two per class would be smaller; without ``n``,
+    ``AUTO_OVERCLUSTER``."""
+    if n is None:
+        return AUTO_OVERCLUSTER
+    return max(1, min(AUTO_OVERCLUSTER, int(n) // (int(n_clusters) * MIN_CLUSTER_SIZE)))
+
+
 def overcluster_factors(overcluster, n_clusters: int | None = None, n: int | None = None) -> tuple[int, ...]:
     """The over-clustering factors :meth:`~tutorial_lib.cluster.SCAN.fit` trains: ``(r,)`` for an int r >= 1;
-    for "auto", ``(1, AUTO_OVERCLUSTER)`` when the ``n`` images fill ``AUTO_OVERCLUSTER * n_clusters``
-    clusters of ``MIN_CLUSTER_SIZE`` (a capped factor is a different method: its clusters are too few
-    to hold the small classes and too small to be sub-classes), else ``(1,)``; without ``n`` "auto" gives
-    both factors."""
+    for "auto", ``(1, r)`` with r = :func:`auto_factor` (5 on a set that fills 5 clusters of
+    ``MIN_CLUSTER_SIZE`` per class, fewer on a smaller one: a factor capped by :func:`trained_clusters`
+    would leave clusters too few to hold the small classes and too small to be sub-classes), ``(1,)``
+    when not even r = 2 fits."""
     if overcluster == "auto":
-        if n is not None and n < AUTO_OVERCLUSTER * int(n_clusters) * MIN_CLUSTER_SIZE:
-            return (1,)
-        return (1, AUTO_OVERCLUSTER)
+        r = auto_factor(n_clusters, n)
+        return (1,) if r < 2 else (1, r)
     if isinstance(overcluster, bool) or not isinstance(overcluster, int) or overcluster < 1:
         raise ValueError(f"overcluster must be an integer >= 1 or 'auto', got {overcluster!r}")
     return (overcluster,)

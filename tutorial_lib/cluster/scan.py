@@ -326,11 +326,13 @@ class SCAN(Estimator):
         (:func:`~.merge.merge_model`) and self-label the groups towards their own sizes for
         ``refine_steps``. The equal-size pushes then act on the K' clusters, where a large class just
         takes several, so the final sizes come from the data. 1: no over-clustering (equal sizes).
-        "auto": fit both 1 and ``AUTO_OVERCLUSTER`` (twice the time) and keep the partition with the
-        higher :func:`~.merge.neighbour_modularity` on the neighbour graph (``size_choice_``): a label-free
-        rule computed on the images themselves. Measured in ``bench/results/scan_sizes.md``. Sets with
-        fewer than ``AUTO_OVERCLUSTER * n_clusters * MIN_CLUSTER_SIZE`` images (1,000 for ten classes)
-        train only r = 1: they cannot fill the over-clustered fit.
+        "auto": fit both 1 and r = :func:`~.merge.auto_factor` (twice the time) and keep the partition
+        with the higher :func:`~.merge.neighbour_modularity` on the neighbour graph (``size_choice_``):
+        a label-free rule computed on the images themselves. Measured in ``bench/results/scan_sizes.md``.
+        r is ``AUTO_OVERCLUSTER`` (5) on sets with ``MIN_CLUSTER_SIZE`` (20) images for each of its
+        clusters (1,000 images for ten classes), the largest r that fills its clusters on smaller ones
+        (3 on COIL-20's 1,440 images of 20 objects), and sets with fewer than ``2 * n_clusters *
+        MIN_CLUSTER_SIZE`` images train only r = 1.
     refine_steps : int
         Optimisation steps of the self-labelling of the merged groups (``overcluster > 1`` only).
     threshold : float
