@@ -8,7 +8,12 @@ import json
 import pytest
 
 from tutorial_lib.__main__ import main
-from tutorial_lib.bench import GENERALISATION_SETS, mean_ranks, run_generalisation
+from tutorial_lib.bench_generalisation import (
+    GENERALISATION_SETS,
+    mean_ranks,
+    merge_generalisation,
+    run_generalisation,
+)
 
 
 def test_mean_ranks_share_ties_and_put_missing_scores_last():
@@ -67,3 +72,33 @@ def test_command_line(tmp_path, monkeypatch, capsys):
     assert "--sets" in capsys.readouterr().err
     assert main(["bench", "clustering", "--data", "digits", "--sets", "digits", "--out", str(tmp_path)]) == 2
     assert "--sets is for bench generalisation" in capsys.readouterr().err
+
+
+def test_runs_made_apart_merge_into_the_table_one_run_would_give(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUTORIAL_FAST", "1")  # the command line's budgets, as fast=True below
+    kwargs = {"limit": 200, "device": "cpu", "fast": True}
+    whole = run_generalisation(["digits"], ["kmeans", "pca-kmeans"], seeds=[0, 1], out_dir=tmp_path / "a",
+                               **kwargs)
+    run_generalisation(["digits"], ["kmeans", "pca-kmeans"], seeds=[0], out_dir=tmp_path / "b", **kwargs)
+    code = main(["bench", "generalisation", "--sets", "digits", "--methods", "kmeans", "pca-kmeans",
+                 "--first-seed", "1", "--seeds", "1", "--limit", "200", "--device", "cpu",
+                 "--out", str(tmp_path / "c")])
+    assert code == 0
+    parts = [tmp_path / d / "generalisation.json" for d in "bc"]
+
+    def accuracy_cells(table):  # the seconds differ from run to run; the scores may not
+        return [[c for i, c in enumerate(line.split("|")) if i not in (4, 5)] for line in table.splitlines()]
+
+    merged = merge_generalisation(parts, out_dir=tmp_path / "m")
+    assert accuracy_cells(merged) == accuracy_cells(whole)
+    payload = json.loads((tmp_path / "m" / "generalisation.json").read_text())
+    assert payload["seeds"] == [0, 1] and [r["seed"] for r in payload["runs"]["digits"]["kmeans"]] == [0, 1]
+    assert "joined from 2 files" in (tmp_path / "m" / "generalisation.md").read_text()
+    run_generalisation(["digits"], ["kmeans"], seeds=[1], out_dir=tmp_path / "d", **kwargs)
+    with pytest.raises(ValueError, match="seeds"):  # pca-kmeans would have seed 0 only
+        merge_generalisation([parts[0], tmp_path / "d" / "generalisation.json"], out_dir=tmp_path / "m")
+    run_generalisation(["digits"], ["kmeans"], seeds=[0], limit=100, device="cpu", fast=True,
+                       out_dir=tmp_path / "e")
+    with pytest.raises(ValueError, match="'limit'"):
+        merge_generalisation([parts[0], tmp_path / "e" / "generalisation.json"], out_dir=tmp_path / "m")
+    assert main(["bench", "clustering", "--data", "digits", "--merge", str(parts[0])]) == 2

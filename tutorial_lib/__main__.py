@@ -292,14 +292,8 @@ def cmd_application(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import (
-        GENERALISATION_SETS,
-        PHOTO_METHODS,
-        is_region_set,
-        run_benchmark,
-        run_generalisation,
-        run_photo_timings,
-    )
+    from .bench import PHOTO_METHODS, is_region_set, run_benchmark, run_photo_timings
+    from .bench_generalisation import GENERALISATION_SETS, merge_generalisation, run_generalisation
     from .runtime import fast_mode
 
     if args.task == "report":  # the results page, from the JSON files already in --out
@@ -309,17 +303,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     if args.sets is not None and args.task != "generalisation":
         raise ValueError(f"--sets is for bench generalisation; bench {args.task} takes --data NAME")
+    if args.merge is not None and args.task != "generalisation":
+        raise ValueError(f"--merge joins generalisation tables; bench {args.task} has no --merge")
+
+    def seeds(default: int) -> list[int]:  # --seeds N from --first-seed on
+        return list(range(args.first_seed, args.first_seed + (args.seeds or default)))
+
     if args.task == "generalisation":
         if args.data is not None:
             raise ValueError("bench generalisation runs on several sets: give them with --sets, not --data")
+        if args.merge:  # runs made apart (other seeds, methods or machines): one table, nothing re-run
+            print(merge_generalisation(args.merge, out_dir=args.out))
+            return 0
         table = run_generalisation(args.sets or GENERALISATION_SETS, args.methods,
-                                   seeds=range(args.seeds or 3), limit=args.limit, root=args.root,
+                                   seeds=seeds(3), limit=args.limit, root=args.root,
                                    out_dir=args.out, device=args.device, fast=fast_mode())
     elif args.task == "application":
         from .bench import run_application_benchmark
 
         table = run_application_benchmark(args.data or "photo-objects", root=args.root,
-                                          seeds=range(args.seeds or 1), limit=args.limit, out_dir=args.out,
+                                          seeds=seeds(1), limit=args.limit, out_dir=args.out,
                                           methods=args.methods, device=args.device, fast=fast_mode())
     elif args.task == "photos":
         table = run_photo_timings(methods=args.methods or PHOTO_METHODS, out_dir=args.out,
@@ -329,8 +332,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         # the region benchmark sweeps every method's scale: one seed by default (the classic methods are
         # deterministic); the other tables take the median of three
-        seeds = list(range(args.seeds or (1 if is_region_set(args.data) else 3)))
-        table = run_benchmark(args.task, args.data, root=args.root, seeds=seeds, limit=args.limit,
+        table = run_benchmark(args.task, args.data, root=args.root,
+                              seeds=seeds(1 if is_region_set(args.data) else 3), limit=args.limit,
                               out_dir=args.out, methods=args.methods, device=args.device,
                               fast=fast_mode())
     print(table)
@@ -466,10 +469,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, "bench", data_required=False)
     p.add_argument("--seeds", type=whole_number("--seeds", 1), default=None,
                    help="number of seeds (0, 1, ...; default 3, and 1 for the region benchmark on bsds500)")
+    p.add_argument("--first-seed", type=whole_number("--first-seed", 0), default=0,
+                   help="the first seed (default 0): --first-seed 1 --seeds 2 runs seeds 1 and 2")
     p.add_argument("--methods", nargs="*", default=None, help="only these methods")
     p.add_argument("--sets", nargs="+", default=None,
                    help="generalisation only: these clustering sets (default: digits mnist mnist-imbalanced "
                         "coil20)")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                   help="generalisation only: join these generalisation.json files (runs made apart; for "
+                        "a set, method and seed the later file's run wins) into one table in --out")
     p.add_argument("--out", default="bench/results", help="folder for the Markdown and JSON tables")
     p.set_defaults(func=cmd_bench)
 

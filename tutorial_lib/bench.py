@@ -1,5 +1,6 @@
-"""Benchmarks: every method of a task on one dataset, the same seeds, one table written to disk; and the
-generalisation table, every clustering method on every development set (:func:`run_generalisation`).
+"""Benchmarks: every method of a task on one dataset, the same seeds, one table written to disk (the
+generalisation table, every clustering method on every development set, is
+:mod:`tutorial_lib.bench_generalisation`).
 
 This module keeps only the seed grid and the writing of result files. Scoring a method on a named set
 is the evaluation layer's job (:mod:`tutorial_lib.evaluation`); the methods come from the registries
@@ -80,7 +81,7 @@ def run_benchmark(task: str, data: str, *, root=None, seeds=(0, 1, 2), limit=Non
                                     methods=methods, device=device, fast=fast)
     registry, evaluate = task_parts(task)
     names = method_names(registry, task, methods)
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     keys = TASK_METRICS[task]
     started = time.time()
     rows, runs = run_grid(evaluate, data, names, seeds, keys, root=root, limit=limit, device=device,
@@ -127,7 +128,7 @@ def invocation() -> str | None:
     return " ".join(["python -m tutorial_lib", *map(shlex.quote, sys.argv[1:])])
 
 
-def _check_seeds(seeds) -> list[int]:
+def check_seeds(seeds) -> list[int]:
     seeds = list(seeds)
     if not seeds:
         raise ValueError("no seeds to run: give at least one "
@@ -214,7 +215,7 @@ def run_region_benchmark(data: str, *, root=None, seeds=(0,), limit=None, out_di
     from .segment import METHODS
 
     names = method_names(METHODS, "segmentation", methods)
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     started = time.time()
     rows, runs = run_grid(partial(evaluate_regions, progress=False), data, names, seeds, REGION_COLUMNS,
                           root=root, limit=limit, device=device, fast=fast,
@@ -296,129 +297,6 @@ def run_photo_timings(photos=None, methods=PHOTO_METHODS, *, size=None, seed=0,
     return table
 
 
-# --- the generalisation table: every clustering method on every development set ------------------
-GENERALISATION_SETS = ("digits", "mnist", "mnist-imbalanced", "coil20")
-"""The development sets of ``bench generalisation``: 8×8 digits, MNIST-test (28×28, 10,000 images), its
-imbalanced subset (3,757 images, classes of 892 down to 100) and COIL-20 (32×32 objects, 20 classes)."""
-
-GENERALISATION_METRICS = ("acc", "nmi", "seconds")
-
-
-def mean_ranks(medians: Mapping[str, Mapping[str, float | None]], names) -> dict[str, float]:
-    """Each method's rank on each set by its score (1 = best; tied methods share the mean of their ranks),
-    averaged over the sets; a method without a score on a set is ranked after every method with one.
-
-    Parameters
-    ----------
-    medians : dict
-        Set -> method -> score (higher is better), or None where there is none.
-    names : sequence of str
-        The methods ranked.
-
-    Returns
-    -------
-    dict
-        Method -> mean rank, in [1, len(names)].
-    """
-    from scipy.stats import rankdata
-
-    names = list(names)
-    totals = dict.fromkeys(names, 0.0)
-    for scores in medians.values():
-        values = [scores.get(n) for n in names]
-        # negated so that the highest score gets rank 1; a missing score is worse than every real one
-        keyed = [-v if isinstance(v, (int, float)) else float("inf") for v in values]
-        for name, rank in zip(names, rankdata(keyed, method="average"), strict=True):
-            totals[name] += float(rank)
-    return {n: totals[n] / max(len(medians), 1) for n in names}
-
-
-def run_generalisation(sets=GENERALISATION_SETS, methods=None, *, seeds=(0, 1, 2), limit=None, root=None,
-                       out_dir="bench/results", device="auto", fast: bool = False) -> str:
-    """Every clustering method on every development set: median over seeds of accuracy, NMI and seconds,
-    and each method's mean rank by accuracy; written and returned as one Markdown table.
-
-    Parameters
-    ----------
-    sets : sequence of str
-        Clustering sets (names for ``evaluation.clustering.evaluate``; default :data:`GENERALISATION_SETS`).
-    methods : sequence of str, optional
-        Keys of ``cluster.METHODS`` (default: all, baselines first).
-    seeds : sequence of int
-        The same seeds for every method and set; the table shows medians over them.
-    limit : int, optional
-        At most this many images per set (a stratified subset, the same for every method and seed).
-    root : path, optional
-        Data root of the sets.
-    out_dir : str or Path
-    device : str
-    fast : bool
-        Small training budgets (``FAST_PARAMS``; what ``TUTORIAL_FAST=1`` gives on the command line).
-
-    Returns
-    -------
-    str
-        The Markdown table (one row per method: ``SET acc``, ``SET nmi``, ``SET s`` for each set, then
-        ``mean rank``), also written to ``out_dir/generalisation.md``, with the medians, ranks and every
-        run in ``out_dir/generalisation.json``.
-
-    Raises
-    ------
-    FileNotFoundError, ValueError
-        A set that cannot be loaded (checked for every set before any method runs), an unknown method, no
-        seeds.
-    """
-    from .cluster import METHODS
-    from .evaluation.clustering import evaluate, load_for_clustering
-
-    names = method_names(METHODS, "clustering", methods)
-    seeds, sets = _check_seeds(seeds), list(sets)
-    if not sets:
-        raise ValueError("no sets to run: give at least one (--sets on the command line)")
-    for data in sets:  # a missing set fails now, not after hours of the others
-        load_for_clustering(data, root=root, limit=limit)
-    started = time.time()
-    medians, runs, acc = {}, {}, {}
-    for data in sets:
-        rows, runs[data] = run_grid(evaluate, data, names, seeds, GENERALISATION_METRICS, root=root,
-                                    limit=limit, device=device, fast=fast, desc=f"generalisation: {data}")
-        medians[data] = rows
-        acc[data] = {row["method"]: row.get("acc") for row in rows}
-    ranks = mean_ranks(acc, names)
-    table = markdown_table(_generalisation_rows(medians, ranks, names), _generalisation_columns(sets))
-    meta = {data: {k: runs[data][names[0]][0][k] for k in ("n_samples", "n_clusters")} for data in sets}
-    first = runs[sets[0]][names[0]][0]
-    sizes = "; ".join(f"{d}: {m['n_samples']} images, {m['n_clusters']} clusters" for d, m in meta.items())
-    header = (f"# generalisation: every clustering method on every development set\n\n"
-              f"`python -m tutorial_lib bench generalisation`. Median over seeds {seeds} of matched "
-              f"accuracy (acc), NMI and wall-clock fitting seconds (s); mean rank: the method's rank by "
-              f"median accuracy on each set (1 = best, ties share), averaged over the sets. {sizes}. "
-              f"device={first['device']}, threads={torch.get_num_threads()}{', fast budgets' if fast else ''}"
-              f"{f', limit={limit}' if limit else ''}; total {time.time() - started:.0f} s.")
-    write_tables(out_dir, "generalisation", header, table,
-                 {"sets": sets, "methods": names, "seeds": seeds, "limit": limit, "fast": fast, "meta": meta,
-                  "median": medians, "mean_rank": ranks, "runs": runs})
-    return table
-
-
-def _generalisation_columns(sets) -> list[str]:
-    return [f"{d} {k}" for d in sets for k in ("acc", "nmi", "s")] + ["mean rank"]
-
-
-def _generalisation_rows(medians, ranks, names) -> list[dict]:
-    """One row per method: its medians on each set under ``SET acc``, ``SET nmi``, ``SET s``, and its rank."""
-    rows = []
-    for name in names:
-        row = {"method": name, "mean rank": round(ranks[name], 2)}
-        for data, set_rows in medians.items():
-            found = next(r for r in set_rows if r["method"] == name)
-            for key, short in (("acc", "acc"), ("nmi", "nmi"), ("seconds", "s")):
-                if key in found:
-                    row[f"{data} {short}"] = found[key]
-        rows.append(row)
-    return rows
-
-
 APPLICATION_VARIANTS = {
     "flat-contrast+scan": {"foreground": "flat-contrast", "method": "scan"},
     "flat-contrast+pca-kmeans": {"foreground": "flat-contrast", "method": "pca-kmeans"},
@@ -454,7 +332,7 @@ def run_application_benchmark(data: str = "photo-objects", *, root=None, seeds=(
     unknown = sorted(set(names) - set(APPLICATION_VARIANTS))
     if unknown:
         raise ValueError(f"unknown application variants {unknown}; choose from {list(APPLICATION_VARIANTS)}")
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     started = time.time()
     rows, runs = [], {}
     for name in tqdm(names, desc=f"application on {data}"):
