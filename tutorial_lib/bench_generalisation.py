@@ -138,7 +138,11 @@ def merge_generalisation(paths, out_dir="bench/results") -> str:
         for data, methods in payload["runs"].items():
             for name, seed_runs in methods.items():
                 by_seed.setdefault(data, {}).setdefault(name, {}).update({r["seed"]: r for r in seed_runs})
-    names = list(dict.fromkeys(n for p in payloads for n in p["methods"]))
+    from .cluster import METHODS
+
+    order = {name: i for i, name in enumerate(METHODS)}  # the registry's order, as one run would give
+    names = sorted(dict.fromkeys(n for p in payloads for n in p["methods"]),
+                   key=lambda n: order.get(n, len(order)))
     seeds = sorted({s for cells in by_seed.values() for cell in cells.values() for s in cell})
     for data, cells in by_seed.items():
         for name in names:
