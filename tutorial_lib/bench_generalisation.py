@@ -126,11 +126,13 @@ def merge_generalisation(paths, out_dir="bench/results") -> str:
         No files, files of different ``limit`` or ``fast``, or a set and method whose runs do not
         cover the same seeds as every other cell (a median over other seeds would not compare).
     """
+    from .cluster import METHODS
+
     payloads = [json.loads(Path(p).read_text()) for p in paths]
     if not payloads:
         raise ValueError("no generalisation.json files to merge")
     for key in ("limit", "fast"):
-        if len({json.dumps(p[key]) for p in payloads}) > 1:
+        if any(p[key] != payloads[0][key] for p in payloads):
             found = ", ".join(f"{path}: {p[key]}" for path, p in zip(paths, payloads, strict=True))
             raise ValueError(f"the files were run with different {key!r}: {found}")
     by_seed: dict[str, dict[str, dict[int, dict]]] = {}
@@ -138,8 +140,6 @@ def merge_generalisation(paths, out_dir="bench/results") -> str:
         for data, methods in payload["runs"].items():
             for name, seed_runs in methods.items():
                 by_seed.setdefault(data, {}).setdefault(name, {}).update({r["seed"]: r for r in seed_runs})
-    from .cluster import METHODS
-
     order = {name: i for i, name in enumerate(METHODS)}  # the registry's order, as one run would give
     names = sorted(dict.fromkeys(n for p in payloads for n in p["methods"]),
                    key=lambda n: order.get(n, len(order)))
@@ -195,5 +195,3 @@ def _generalisation_rows(medians, ranks, names) -> list[dict]:
                     row[f"{data} {short}"] = found[key]
         rows.append(row)
     return rows
-
-
