@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import runtime
 from .application.foreground import Mixture1D
 from .application.pipeline import ObjectPipeline
 from .base import Estimator
@@ -39,7 +38,8 @@ from .cluster.pipeline import (
 )
 from .cluster.scan import SCAN, build_scan_model
 from .cluster.umap import UMAPFeatures, UMAPPipeline
-from .io import ModelFileError, UnsupportedModelError
+from .io import UnsupportedModelError
+from .io_tensors import Reader, Writer, on_device
 from .models import ACTIVATIONS, AutoencoderEncoder, ConvAutoencoder, make_activation
 from .segment.classic import ColourKMeans, Felzenszwalb, OtsuThreshold, SlicKMeans
 from .segment.deep_features import DeepFeatureClustering
@@ -54,73 +54,6 @@ ESTIMATOR_KEY = "__estimator__"
 SMALL_SIDE = 8
 """The image side SCAN's small encoder is rebuilt for: :func:`scan_encoder` takes a ``ConvEncoder`` (any
 size, global pooling) for images of at most 12 pixels a side."""
-
-
-# --- tensors in and out --------------------------------------------------------------------------
-
-
-class Writer:
-    """Collects the tensors of a model file (on the CPU, contiguous, unshared), named ``prefix + name``."""
-
-    def __init__(self, tensors: dict[str, torch.Tensor], prefix: str = ""):
-        self.tensors, self.prefix = tensors, prefix
-
-    def child(self, name: str) -> Writer:
-        """A writer whose tensors are named ``prefix + name + "." + ...``."""
-        return Writer(self.tensors, f"{self.prefix}{name}.")
-
-    def tensor(self, name: str, value) -> None:
-        """Keep a tensor or a numeric array."""
-        t = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(value))
-        self.tensors[self.prefix + name] = t.detach().cpu().contiguous().clone()
-
-    def module(self, name: str, module: nn.Module) -> None:
-        """Keep a network's ``state_dict`` (parameters and buffers)."""
-        for key, value in module.state_dict().items():
-            self.tensor(f"{name}.{key}", value)
-
-
-class Reader:
-    """The tensors of a model file being loaded, the file's path (for the errors) and the device asked for."""
-
-    def __init__(self, tensors: dict[str, torch.Tensor], path: Path, prefix: str = "",
-                 device: str | None = None):
-        self.tensors, self.path, self.prefix, self.device = tensors, path, prefix, device
-
-    def child(self, name: str) -> Reader:
-        return Reader(self.tensors, self.path, f"{self.prefix}{name}.", self.device)
-
-    def fail(self, what: str) -> ModelFileError:
-        return ModelFileError(f"{self.path}: {what}")
-
-    def tensor(self, name: str) -> torch.Tensor:
-        key = self.prefix + name
-        if key not in self.tensors:
-            raise self.fail(f"the tensor {key!r} is missing")
-        return self.tensors[key].clone()
-
-    def array(self, name: str) -> np.ndarray:
-        return self.tensor(name).numpy()
-
-    def module(self, name: str, module: nn.Module) -> nn.Module:
-        """Copy the saved weights ``name.*`` into ``module`` (every one must fit); ``module`` in eval mode."""
-        start = f"{self.prefix}{name}."
-        state = {key[len(start):]: value for key, value in self.tensors.items() if key.startswith(start)}
-        try:
-            module.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            raise self.fail(f"the saved weights do not fit the {type(module).__name__} rebuilt from the "
-                            f"saved parameters ({err})") from None
-        return module.eval()
-
-
-def _on_device(module: nn.Module, est) -> nn.Module:
-    """A loaded network on the estimator's device (where ``fit`` leaves it), in eval mode."""
-    try:
-        device = runtime.device(est.device or "auto")  # null in files that dropped a torch.device
-    except ValueError as err:  # saved with device="cuda", loaded where there is none
-        raise ValueError(f"{err}; or load the model with load_model(path, device='cpu')") from None
-    return module.to(device).eval()
 
 
 # --- parameters as JSON --------------------------------------------------------------------------
@@ -327,7 +260,7 @@ def _ae_features_dump(est: AutoencoderFeatures, w: Writer) -> dict:
 
 
 def _ae_features_restore(est: AutoencoderFeatures, fitted: dict, r: Reader) -> None:
-    est.autoencoder_ = _on_device(r.module("autoencoder", _autoencoder(fitted["autoencoder"])), est)
+    est.autoencoder_ = on_device(r.module("autoencoder", _autoencoder(fitted["autoencoder"])), est)
 
 
 TSNE_REASON = ("t-SNE has no transform: it places only the images it was fitted on, so new images cannot be "
@@ -378,7 +311,7 @@ def _dec_dump(est: DEC, w: Writer) -> dict:
 def _dec_restore(est: DEC, fitted: dict, r: Reader) -> None:
     ae = _autoencoder(fitted["autoencoder"])
     model = DECModule(AutoencoderEncoder(ae), torch.zeros(*fitted["centers"]), fitted["alpha"])
-    est.model_ = _on_device(r.module("model", model), est)
+    est.model_ = on_device(r.module("model", model), est)
     est.autoencoder_ = ae  # the network inside model_, as after fit
     est.cluster_centers_ = model.centers.detach().cpu().clone()
     est.labels_ = r.array("labels")
@@ -411,7 +344,7 @@ def _scan_restore(est: SCAN, fitted: dict, r: Reader) -> None:
                              est.encoder_depth, est.activation, attention=est.attention, encoder=est.encoder)
     if groups:
         model.head = MergedHead(model.head, groups)
-    est.model_ = _on_device(r.module("model", model), est)
+    est.model_ = on_device(r.module("model", model), est)
     est.groups_ = np.asarray(groups, np.int64) if groups else None
     est.labels_ = r.array("labels")
 
@@ -434,7 +367,7 @@ def _set_dump(est: SetFeatureClustering, w: Writer) -> dict:
 def _set_restore(est: SetFeatureClustering, fitted: dict, r: Reader) -> None:
     shape = fitted["patchnet"]
     net = PatchNet(shape["in_channels"], shape["n_classes"], shape["width"])
-    est.model_ = _on_device(r.module("model", net), est)
+    est.model_ = on_device(r.module("model", net), est)
     est.patch_, est.n_clusters_, est.n_pseudo_ = fitted["patch"], fitted["n_clusters"], fitted["n_pseudo"]
     est.n_segments_, est.colour_coherence_ = list(fitted["n_segments"]), fitted["colour_coherence"]
     km = fitted["kmeans"]

@@ -49,10 +49,13 @@ from .train_utils import (
     distributed_env,
     diverged_message,
     epoch_batches,
+    epoch_record,
     gather_batch,
     init_distributed,
     interrupts_held,
     is_main_process,
+    make_optimizer,
+    make_scheduler,
     num_batches,
     rng_state,
     set_rng_state,
@@ -67,33 +70,7 @@ RESUME_KEYS = ("lr", "batch_size", "optimizer", "weight_decay", "seed", "grad_cl
                "world_size", "drop_last", "shuffle")
 
 
-# --- optimiser, schedule, resume checks ---------------------------------------------------------
-
-def make_optimizer(model: nn.Module, name: str | Callable, lr: float, weight_decay: float):
-    """``"adam"``, ``"adamw"`` or ``"sgd"`` (momentum 0.9) over the trainable parameters, or
-    ``name(model)`` when a callable returning an optimizer is given."""
-    if callable(name):
-        return name(model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the model has no trainable parameters (all have requires_grad=False)")
-    name = name.lower()
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
-    raise ValueError(f"unknown optimizer {name!r}; use 'adam', 'adamw', 'sgd' or a callable")
-
-
-def _make_scheduler(optimizer, name: str | None, epochs: int):
-    if name is None:
-        return None
-    if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
-    raise ValueError(f"unknown scheduler {name!r}; use None or 'cosine'")
-
+# --- resume checks ---------------------------------------------------------
 
 def _check_resume_config(saved: dict, config: dict, path: Path) -> None:
     if saved.get("n_samples") != config.get("n_samples"):
@@ -314,7 +291,7 @@ def _train_epoch(run: _Run, epoch: int, bar: tqdm, on_epoch_start: Callable | No
 
 def _end_epoch(run: _Run, epoch: int, t0: float, on_epoch_end: Callable | None) -> bool:
     """Record the epoch, step the schedule, run the callback, save; True if the callback stops training."""
-    record = _epoch_record(run.running, run.done, run.world, run.dev)
+    record = epoch_record(run.running, run.done, run.world, run.dev)
     record.update(epoch=epoch + 1, lr=run.opt.param_groups[0]["lr"], seconds=time.perf_counter() - t0)
     if run.sched is not None:
         run.sched.step()
@@ -467,7 +444,7 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int = 10, lr: float =
     with seeded(seed + rank, dev) if seed is not None else nullcontext():
         model.to(dev)
         opt = make_optimizer(model, optimizer, lr, weight_decay)
-        run = _Run(step=step, model=model, opt=opt, sched=_make_scheduler(opt, scheduler, epochs),
+        run = _Run(step=step, model=model, opt=opt, sched=make_scheduler(opt, scheduler, epochs),
                    scaler=torch.amp.GradScaler("cuda", enabled=dtype == torch.float16),
                    history=History(config=run_config),
                    config=run_config, dev=dev, world=world, rank=rank, kind=kind, payload=payload, n=n,
@@ -483,19 +460,6 @@ def fit(model: nn.Module, step: Callable, data, *, epochs: int = 10, lr: float =
             run.ckpt_path.unlink(missing_ok=True)  # a new run: an older state must not be resumed later
         run.net = compiled(_wrap_ddp(model, dev, world), compile)
         return _train(run, progress, on_epoch_start, on_epoch_end)
-
-
-def _epoch_record(running: dict, batches: int, world: int, dev: torch.device) -> dict:
-    """Mean of each summed quantity over the epoch's batches (and over processes when distributed)."""
-    keys = sorted(running)
-    sums = torch.tensor([running[k] for k in keys] + [float(batches)], dtype=torch.float64)
-    if world > 1:
-        # nccl needs device tensors; gloo is happy with CPU ones.
-        sums = sums.to(dev)
-        dist.all_reduce(sums)
-        sums = sums.cpu()
-    count = max(sums[-1].item(), 1.0)
-    return {k: sums[i].item() / count for i, k in enumerate(keys)}
 
 
 def load_weights(model: nn.Module, checkpoint_dir: str | os.PathLike, map_location="cpu") -> History:

@@ -15,6 +15,8 @@ every trained method of notebooks 03_clustering_classification and 04_pixel_segm
   and the order of each epoch's batches, which depends only on (seed, epoch, rank) so that a resumed
   run sees exactly the batches of the uninterrupted one.
 * :func:`rng_state` / :func:`set_rng_state`: every global random state, as stored in checkpoints.
+* :func:`make_optimizer`, :func:`make_scheduler` and :func:`epoch_record` (an epoch's mean losses,
+  over processes too).
 
 ``tutorial_lib.train`` re-exports the public names; import them from there.
 """
@@ -27,7 +29,7 @@ import os
 import random
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -362,7 +364,49 @@ def _as_tuple(value):
     return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
+# --- optimiser, schedule, epoch means (used by train.fit) ---
+
+def make_optimizer(model: nn.Module, name: str | Callable, lr: float, weight_decay: float):
+    """``"adam"``, ``"adamw"`` or ``"sgd"`` (momentum 0.9) over the trainable parameters, or
+    ``name(model)`` when a callable returning an optimizer is given."""
+    if callable(name):
+        return name(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters (all have requires_grad=False)")
+    name = name.lower()
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
+    raise ValueError(f"unknown optimizer {name!r}; use 'adam', 'adamw', 'sgd' or a callable")
+
+
+def make_scheduler(optimizer, name: str | None, epochs: int):
+    """None, or ``"cosine"``: cosine annealing of the learning rate over ``epochs``."""
+    if name is None:
+        return None
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
+    raise ValueError(f"unknown scheduler {name!r}; use None or 'cosine'")
+
+
+def epoch_record(running: dict, batches: int, world: int, dev: torch.device) -> dict:
+    """Mean of each summed quantity over the epoch's batches (and over processes when distributed)."""
+    keys = sorted(running)
+    sums = torch.tensor([running[k] for k in keys] + [float(batches)], dtype=torch.float64)
+    if world > 1:
+        # nccl needs device tensors; gloo is happy with CPU ones.
+        sums = sums.to(dev)
+        dist.all_reduce(sums)
+        sums = sums.cpu()
+    count = max(sums[-1].item(), 1.0)
+    return {k: sums[i].item() / count for i, k in enumerate(keys)}
+
+
 __all__ = ["History", "StopTraining", "TrainingDiverged", "TrainingInterrupted", "diverged_message",
            "interrupts_held", "distributed_env", "init_distributed", "unwrap", "is_main_process", "as_source",
            "to_device", "epoch_batches", "gather_batch", "num_batches", "rng_state", "set_rng_state",
-           "AMP_MODES", "amp_dtype", "compiled"]
+           "AMP_MODES", "amp_dtype", "compiled", "make_optimizer", "make_scheduler", "epoch_record"]

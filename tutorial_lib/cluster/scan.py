@@ -20,7 +20,6 @@ from torch import nn
 from .. import runtime
 from ..base import Estimator, as_label_array, reject_labels, reseed_from_global, seeded
 from ..features import check_training_images
-from ..models import ClusteringHead, EncoderWithHead, resnet18_small
 from ..train import History
 from ._common import (
     RANGE_HINT,
@@ -34,7 +33,14 @@ from ._common import (
 from .merge import merge_model, neighbour_modularity, overcluster_factors, trained_clusters
 from .neighbours import mine_pca_neighbors, mine_simclr_neighbors
 from .pipeline import DeepClusterPipeline, TSNEFeatures
-from .scan_losses import ScanStep, SelfLabelStep, equipartition, scan_augment, scan_encoder
+from .scan_losses import (  # noqa: F401  (ENCODERS, build_scan_model: re-exported, their old home)
+    ENCODERS,
+    ScanStep,
+    SelfLabelStep,
+    build_scan_model,
+    equipartition,
+    scan_augment,
+)
 
 SIZES = ("equal", "estimated")
 INITS = ("tsne", None)
@@ -52,54 +58,6 @@ def stage_epochs(n: int, batch_size: int, steps: int) -> int:
     At most 200 epochs: on a few dozen images every step is an epoch.
     """
     return epochs_for(n, batch_size, steps, lo=1, hi=200) if steps else 0
-
-
-ENCODERS = ("cnn", "resnet18")
-"""Accepted values of ``build_scan_model(encoder=...)``."""
-
-
-def build_scan_model(image_shape, n_clusters: int, width: int = 32, depth: int | None = None,
-                     activation: str = "relu", attention: str | None = None,
-                     encoder: str = "cnn") -> EncoderWithHead:
-    """An encoder and a ``ClusteringHead`` of ``n_clusters`` logits (global-generator weights).
-
-    Parameters
-    ----------
-    image_shape : tuple (..., C, H, W)
-    n_clusters : int
-    width, depth, activation
-        The CNN's (see :func:`scan_encoder`); ignored by ``encoder="resnet18"``.
-    attention : None or "se"
-        Passed to :func:`scan_encoder` (the CNN only).
-    encoder : {"cnn", "resnet18"}
-        "cnn": :func:`scan_encoder`, sized by the images. "resnet18":
-        :func:`~tutorial_lib.models.resnet18_small` with random weights: 11.2 M parameters against
-        0.36 M, and 0.91 GFLOPs per forward pass of a 28×28 image against 4.8 MFLOPs (8×8: 69 against
-        3.0), so beyond digits it is a GPU job.
-
-    Returns
-    -------
-    EncoderWithHead: (N, C, H, W) images -> (N, n_clusters) logits.
-    """
-    if encoder == "cnn":
-        net = scan_encoder(image_shape, width, depth, activation, attention=attention)
-    elif encoder == "resnet18":
-        if attention is not None:
-            raise ValueError(f"attention={attention!r} is an option of the CNN only; use encoder='cnn' "
-                             "or attention=None with encoder='resnet18'")
-        net = resnet18_small(image_shape[-3])
-    else:
-        raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
-    return EncoderWithHead(net, ClusteringHead(_out_dim(net, image_shape), n_clusters))
-
-
-def _out_dim(encoder: nn.Module, image_shape) -> int:
-    dim = getattr(encoder, "out_dim", None)
-    if dim is None:
-        with torch.no_grad():
-            dim = encoder.eval()(torch.zeros(2, *image_shape[1:])).shape[1]
-        encoder.train()
-    return int(dim)
 
 
 def warm_start(model: nn.Module, images: torch.Tensor, n_clusters: int, augment: Callable, steps: int,

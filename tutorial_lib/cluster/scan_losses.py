@@ -2,9 +2,9 @@
 
 Taught in notebook 03_clustering_classification (SCAN, after Van Gansbeke et al., 2020, with
 self-labelling): :func:`mine_neighbors`, :func:`scan_loss`, :func:`self_label_loss`,
-:func:`equipartition`, :func:`scan_encoder`, :func:`scan_augment`, and the ``train.fit`` steps
-:class:`ScanStep` and :class:`SelfLabelStep`. :func:`reseed_from_global` is the one place an
-augmentation's generator is re-seeded (it lives in tutorial_lib.base, shared with SimCLR).
+:func:`equipartition`, :func:`scan_encoder`, :func:`build_scan_model`, :func:`scan_augment`, and the
+``train.fit`` steps :class:`ScanStep` and :class:`SelfLabelStep`. :func:`reseed_from_global` is the one
+place an augmentation's generator is re-seeded (it lives in tutorial_lib.base, shared with SimCLR).
 """
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ from torch import nn
 from ..base import reseed_from_global
 from ..models import (
     AutoencoderEncoder,
+    ClusteringHead,
     ConvAutoencoder,
     ConvEncoder,
+    EncoderWithHead,
     SqueezeExcite,
     check_attention,
     make_activation,
+    resnet18_small,
 )
 from ._common import as_matrix
 
@@ -310,3 +313,51 @@ class SelfLabelStep:
         conf, targets = probs.max(1)
         loss, used = self_label_loss(model(self.augment(x)), targets, conf, self.threshold, self.n_clusters)
         return loss, {"confident": used}
+
+
+ENCODERS = ("cnn", "resnet18")
+"""Accepted values of ``build_scan_model(encoder=...)``."""
+
+
+def build_scan_model(image_shape, n_clusters: int, width: int = 32, depth: int | None = None,
+                     activation: str = "relu", attention: str | None = None,
+                     encoder: str = "cnn") -> EncoderWithHead:
+    """An encoder and a ``ClusteringHead`` of ``n_clusters`` logits (global-generator weights).
+
+    Parameters
+    ----------
+    image_shape : tuple (..., C, H, W)
+    n_clusters : int
+    width, depth, activation
+        The CNN's (see :func:`scan_encoder`); ignored by ``encoder="resnet18"``.
+    attention : None or "se"
+        Passed to :func:`scan_encoder` (the CNN only).
+    encoder : {"cnn", "resnet18"}
+        "cnn": :func:`scan_encoder`, sized by the images. "resnet18":
+        :func:`~tutorial_lib.models.resnet18_small` with random weights: 11.2 M parameters against
+        0.36 M, and 0.91 GFLOPs per forward pass of a 28×28 image against 4.8 MFLOPs (8×8: 69 against
+        3.0), so beyond digits it is a GPU job.
+
+    Returns
+    -------
+    EncoderWithHead: (N, C, H, W) images -> (N, n_clusters) logits.
+    """
+    if encoder == "cnn":
+        net = scan_encoder(image_shape, width, depth, activation, attention=attention)
+    elif encoder == "resnet18":
+        if attention is not None:
+            raise ValueError(f"attention={attention!r} is an option of the CNN only; use encoder='cnn' "
+                             "or attention=None with encoder='resnet18'")
+        net = resnet18_small(image_shape[-3])
+    else:
+        raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
+    return EncoderWithHead(net, ClusteringHead(_out_dim(net, image_shape), n_clusters))
+
+
+def _out_dim(encoder: nn.Module, image_shape) -> int:
+    dim = getattr(encoder, "out_dim", None)
+    if dim is None:
+        with torch.no_grad():
+            dim = encoder.eval()(torch.zeros(2, *image_shape[1:])).shape[1]
+        encoder.train()
+    return int(dim)
