@@ -113,10 +113,21 @@ def test_auto_fits_both_and_keeps_the_higher_modularity(overclustered, monkeypat
     monkeypatch.setattr(merge, "MIN_CLUSTER_SIZE", 10)  # 240 images then fill 5 * 4 clusters of 10
     auto = SCAN(4, overcluster="auto", n_neighbors=5, width=8, warm_steps=20, steps=80, self_label_steps=20,
                 refine_steps=20, batch_size=64, seed=0, device="cpu").fit(images)
-    q = auto.size_choice_["modularity"]
-    assert set(q) == {"1", "5"} and auto.size_choice_["overcluster"] == int(max(q, key=q.get))
+    q = {int(r): v for r, v in auto.size_choice_["modularity"].items()}
+    assert set(q) == {1, 5} and auto.size_choice_["overcluster"] == merge.kept_factor(q)
     with pytest.raises(ValueError, match="'auto'"):
         SCAN(4, overcluster="sometimes").fit(images)
+
+
+def test_the_merged_fit_is_kept_only_when_its_modularity_is_clearly_higher():
+    from tutorial_lib.cluster.merge import MODULARITY_MARGIN, kept_factor
+
+    assert kept_factor({1: 0.737, 5: 0.752}) == 5  # mnist-imbalanced: merging gained 0.015
+    assert kept_factor({1: 0.8475, 5: 0.8476}) == 1  # digits, seed 2: a tie is no evidence
+    assert kept_factor({1: 0.85, 5: 0.80}) == 1
+    assert kept_factor({1: 0.5, 3: 0.5 + MODULARITY_MARGIN}) == 3  # the margin itself is enough
+    assert kept_factor({1: 0.5, 3: 0.501}, margin=0.0) == 3
+    assert kept_factor({1: 0.5}) == 1
 
 
 def test_auto_tries_the_largest_factor_the_set_can_fill():

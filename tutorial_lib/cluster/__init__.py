@@ -30,7 +30,7 @@ from functools import partial
 
 from .dec import DEC, DECModule, dec_loss, soft_assignment, target_distribution
 from .kmeans import KMeans, kmeans_plusplus, lloyd, squared_distances
-from .merge import MergedHead, cluster_affinity, merge_clusters, neighbour_modularity
+from .merge import MergedHead, cluster_affinity, kept_factor, merge_clusters, neighbour_modularity
 from .neighbours import mine_pca_neighbors, mine_simclr_neighbors
 from .pipeline import (
     FEATURES,
@@ -104,7 +104,7 @@ def __getattr__(name: str):
 __all__ = [
     "AutoencoderFeatures", "DEC", "DECModule", "DEFAULT_METHOD", "DEFAULT_N_CLUSTERS", "DeepClusterPipeline",
     "FEATURES", "GaussianMixtureClusterer", "KMeans", "METHODS", "MergedHead", "cluster_affinity",
-    "merge_clusters", "neighbour_modularity", "PCAFeatures", "PixelFeatures", "SCAN",
+    "kept_factor", "merge_clusters", "neighbour_modularity", "PCAFeatures", "PixelFeatures", "SCAN",
     "ScanStep", "SelfLabelStep",
     "TSNEFeatures", "build_scan_model", "dec_loss", "equipartition", "kmeans_plusplus", "lloyd",
     "mine_neighbors", "mine_pca_neighbors", "mine_simclr_neighbors", "reseed_from_global", "scan_augment",

@@ -23,6 +23,9 @@ from .scan_losses import mine_neighbors
 MIN_CLUSTER_SIZE = 20
 AUTO_OVERCLUSTER = 5
 """The largest factor ``SCAN(overcluster="auto")`` tries beside 1."""
+MODULARITY_MARGIN = 0.005
+"""How much higher the over-clustered fit's :func:`neighbour_modularity` must be for
+``SCAN(overcluster="auto")`` to keep it instead of the equal-size fit (see :func:`kept_factor`)."""
 
 
 def trained_clusters(n_clusters: int, n: int, overcluster: int) -> int:
@@ -77,6 +80,31 @@ def neighbour_modularity(labels: np.ndarray, neighbors: torch.Tensor) -> float:
     agree = (lab[neighbors] == lab[:, None]).double().mean().item()
     shares = torch.bincount(lab).double() / len(lab)
     return agree - float((shares ** 2).sum())
+
+
+def kept_factor(modularity: dict[int, float], margin: float = MODULARITY_MARGIN) -> int:
+    """The factor ``SCAN(overcluster="auto")`` keeps: the smallest one, unless a larger one's modularity
+    is higher by at least ``margin``.
+
+    The merged fit is the freer model (its group sizes are fitted after the fact), so an even score is
+    no evidence for unequal sizes. Measured on the development sets: where merging was right, it gained
+    0.015 (``mnist-imbalanced``: accuracy 0.945 against 0.625) and 0.016 (COIL-20: 0.867 against 0.821);
+    where it was wrong the scores tied (digits, seed 2: 0.8476 against 0.8475, accuracy 0.833 against
+    0.961 for the equal-size fit).
+
+    Parameters
+    ----------
+    modularity : dict of int -> float
+        Each factor's :func:`neighbour_modularity`.
+    margin : float
+
+    Returns
+    -------
+    int, a key of ``modularity``
+    """
+    base = min(modularity)
+    best = max(modularity, key=modularity.get)
+    return best if modularity[best] >= modularity[base] + margin else base
 
 
 def cluster_affinity(probs: torch.Tensor, neighbors: torch.Tensor) -> np.ndarray:

@@ -30,7 +30,7 @@ from ._common import (
     stage_checkpoints,
     warn_if_collapsed,
 )
-from .merge import merge_model, neighbour_modularity, overcluster_factors, trained_clusters
+from .merge import kept_factor, merge_model, neighbour_modularity, overcluster_factors, trained_clusters
 from .neighbours import mine_pca_neighbors, mine_simclr_neighbors
 from .pipeline import DeepClusterPipeline, TSNEFeatures
 from .scan_losses import (  # noqa: F401  (ENCODERS, build_scan_model: re-exported, their old home)
@@ -285,7 +285,8 @@ class SCAN(Estimator):
         ``refine_steps``. The equal-size pushes then act on the K' clusters, where a large class just
         takes several, so the final sizes come from the data. 1: no over-clustering (equal sizes).
         "auto": fit both 1 and r = :func:`~.merge.auto_factor` (twice the time) and keep the partition
-        with the higher :func:`~.merge.neighbour_modularity` on the neighbour graph (``size_choice_``):
+        with the higher :func:`~.merge.neighbour_modularity` on the neighbour graph (``size_choice_``),
+        the merged one only when it is higher by ``MODULARITY_MARGIN`` (:func:`~.merge.kept_factor`):
         a label-free rule computed on the images themselves. Measured in ``bench/results/scan_sizes.md``.
         r is ``AUTO_OVERCLUSTER`` (5) on sets with ``MIN_CLUSTER_SIZE`` (20) images for each of its
         clusters (1,000 images for ten classes), the largest r that fills its clusters on smaller ones
@@ -438,7 +439,7 @@ class SCAN(Estimator):
         self.size_choice_, best = None, factors[0]
         if len(fits) > 1:  # overcluster="auto": the fit whose clusters hold the neighbour graph best
             q = {r: neighbour_modularity(fit["labels"], self.neighbors_) for r, fit in fits.items()}
-            best = max(q, key=q.get)
+            best = kept_factor(q)
             self.size_choice_ = {"modularity": {str(r): round(v, 4) for r, v in q.items()},
                                  "overcluster": best}
         fit = fits[best]

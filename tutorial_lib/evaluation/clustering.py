@@ -383,6 +383,8 @@ def cluster_set(ds, data: str, method: str | None = None, seed: int = 0, device:
     result = {**scores, "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
               "threads": torch.get_num_threads(), "n_samples": len(ds), "n_clusters": int(k),
               "cluster_sizes": found.sizes(k), **({"k_selection": selection} if selection else {}),
+              # which over-clustering a method with a label-free choice of its own kept (SCAN "auto")
+              **({"size_choice": estimator.size_choice_} if getattr(estimator, "size_choice_", None) else {}),
               "method": name, "device": str(runtime.device(device)), "data": data, "seed": seed}
     return ClusteringResult(result, found, estimator if keep else None, ds if keep else None)
 
@@ -431,7 +433,8 @@ def evaluate(data: str, root=None, method: str | None = None, seed: int = 0, lim
         fitting time), ``cpu_seconds`` (CPU time of this process over all its threads: on a busy machine
         the better measure of cost), ``threads`` (torch's thread count), ``n_samples``, ``n_clusters``,
         ``cluster_sizes`` (images per cluster, a list indexed by cluster), ``k_selection`` (only when k
-        was chosen: see :func:`choose_n_clusters`), ``method``, ``device``, ``data``, ``seed``; and, not
+        was chosen: see :func:`choose_n_clusters`), ``size_choice`` (only for a method that chose its
+        over-clustering: SCAN's ``size_choice_``), ``method``, ``device``, ``data``, ``seed``; and, not
         in the dict, ``result.assignments`` (:class:`Assignments`: per-image clusters, confidences,
         paths, true labels).
     """
