@@ -57,6 +57,17 @@ def test_normalised_crop_is_centred_and_scaled():
     assert abs(rows.mean() - 13.5) <= 1 and abs(cols.mean() - 13.5) <= 1
 
 
+def test_crop_edges_are_softened_but_the_shape_kept():
+    pixels = np.zeros((40, 40), bool)
+    pixels[:, 15:25] = True  # a bar whose scaled edges fall on whole pixels
+    hard, soft = normalise_crop(pixels, soften=0), normalise_crop(pixels)
+    assert set(np.unique(hard)) == {0.0, 1.0}
+    grey = (soft > 0.05) & (soft < 0.95)
+    assert grey.sum() > 0 and not ((hard > 0) & (hard < 1)).any()
+    assert np.array_equal(soft > 0.5, hard > 0.5)  # softer edges, the same silhouette
+    assert abs(soft.sum() - hard.sum()) / hard.sum() < 0.05
+
+
 def test_pipeline_recovers_the_objects_of_tiny_scenes(fitted):
     model, images, masks = fitted
     parses = model.predict(images)

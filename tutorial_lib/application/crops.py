@@ -5,7 +5,11 @@ Taught in notebook 05_foreground_background.
 The crop is the object's shape, not its pixels' colours: every object is filled with one colour, which
 says nothing of its class, so the recogniser sees a grey silhouette (1 on the object, 0 around it) whose
 longer side is scaled to ``inner`` pixels and whose centre of mass sits at the centre of a ``size``-pixel
-square (the normalisation MNIST's own digits went through).
+square (the normalisation MNIST's own digits went through), its edges softened by a Gaussian of
+``SOFTEN_SIGMA`` pixels: MNIST's digits are anti-aliased grey, and a hard 0/1 silhouette makes two
+crops of one shape differ pixel by pixel wherever their edges fall a pixel apart. Measured on the true
+objects of ``photo-objects`` (449 crops, seed 0, SCAN with 10 classes): matched accuracy 0.744 and 0.722
+(seeds 0 and 1) against 0.690 and 0.699 for the hard silhouettes.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ import torch
 
 CROP_SIZE = 28
 INNER_SIZE = 20
+SOFTEN_SIGMA = 0.7
+"""Pixels of Gaussian blur on the finished crop (0: the hard silhouette)."""
 
 
-def normalise_crop(pixels: np.ndarray, size: int = CROP_SIZE, inner: int = INNER_SIZE) -> np.ndarray:
+def normalise_crop(pixels: np.ndarray, size: int = CROP_SIZE, inner: int = INNER_SIZE,
+                   soften: float = SOFTEN_SIGMA) -> np.ndarray:
     """One object's mask as a normalised grey crop.
 
     Parameters
@@ -28,6 +35,8 @@ def normalise_crop(pixels: np.ndarray, size: int = CROP_SIZE, inner: int = INNER
         Side of the crop.
     inner : int
         The object's longer side after scaling (<= size).
+    soften : float
+        Sigma in pixels of the Gaussian blur of the finished crop; 0 keeps the hard silhouette.
 
     Returns
     -------
@@ -47,6 +56,10 @@ def normalise_crop(pixels: np.ndarray, size: int = CROP_SIZE, inner: int = INNER
     top = int(np.clip(round(size / 2 - cy - 0.5), 0, size - shape[0]))
     left = int(np.clip(round(size / 2 - cx - 0.5), 0, size - shape[1]))
     out[top:top + shape[0], left:left + shape[1]] = small
+    if soften > 0:
+        from scipy import ndimage as ndi
+
+        out = np.clip(ndi.gaussian_filter(out, soften, mode="constant"), 0.0, 1.0).astype(np.float32)
     return out
 
 
