@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import ndimage as ndi
 
 CROP_SIZE = 28
 INNER_SIZE = 20
@@ -57,8 +58,6 @@ def normalise_crop(pixels: np.ndarray, size: int = CROP_SIZE, inner: int = INNER
     left = int(np.clip(round(size / 2 - cx - 0.5), 0, size - shape[1]))
     out[top:top + shape[0], left:left + shape[1]] = small
     if soften > 0:
-        from scipy import ndimage as ndi
-
         out = np.clip(ndi.gaussian_filter(out, soften, mode="constant"), 0.0, 1.0).astype(np.float32)
     return out
 
@@ -82,8 +81,6 @@ def object_crops(objects: np.ndarray, size: int = CROP_SIZE, inner: int = INNER_
 
 
 def _boxes(objects: np.ndarray, k: int) -> list[tuple[slice, slice]]:
-    from scipy import ndimage as ndi
-
     return [box for box in ndi.find_objects(objects, max_label=k)]
 
 

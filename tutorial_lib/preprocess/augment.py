@@ -27,7 +27,14 @@ from torchvision.transforms import v2
 
 from ..base import generator, seeded
 from ._common import as_images
-from .augment_kernels import affine_matrices, apply_blur, apply_color, apply_geometry, augment_view
+from .augment_kernels import (
+    affine_matrices,
+    apply_blur,
+    apply_color,
+    apply_geometry,
+    augment_view,
+    blur_radius,
+)
 
 __all__ = ["AugmentConfig", "AUGMENT_PRESETS", "preset_for", "ViewParams", "draw_params", "affine_matrices",
            "apply_geometry", "apply_color", "apply_blur", "augment_view", "ContrastiveAugment",
@@ -331,7 +338,7 @@ class ContrastiveAugment:
         if c == 3 and cfg.grayscale_p > 0:
             steps.append(v2.RandomGrayscale(cfg.grayscale_p))
         if cfg.blur_p > 0:
-            radius = max(1, min(int(math.ceil(2 * cfg.blur_sigma[1])), (min(h, w) - 1) // 2))
+            radius = blur_radius(cfg.blur_sigma[1], h, w)
             blur = v2.GaussianBlur(2 * radius + 1, sigma=cfg.blur_sigma)
             steps.append(v2.RandomApply([blur], p=cfg.blur_p))
         return v2.Compose(steps)

@@ -19,7 +19,7 @@ from torchvision.transforms.v2 import functional as TF
 if TYPE_CHECKING:  # only for the annotations: augment imports this module
     from .augment import AugmentConfig, ViewParams
 
-__all__ = ["affine_matrices", "apply_geometry", "apply_color", "apply_blur", "augment_view"]
+__all__ = ["affine_matrices", "apply_geometry", "apply_color", "apply_blur", "augment_view", "blur_radius"]
 
 
 # --- the deterministic kernels -------------------------------------------------------------------
@@ -111,6 +111,12 @@ def apply_color(images: torch.Tensor, params: ViewParams, rotate_hue: bool = Tru
     return x
 
 
+def blur_radius(max_sigma: float, height: int, width: int) -> int:
+    """The Gaussian kernel's radius in pixels for sigmas up to ``max_sigma``: 2 sigma, at least 1, and
+    small enough for the kernel to fit the image (the batched and the torchvision blur share it)."""
+    return max(1, min(int(math.ceil(2 * max_sigma)), (min(height, width) - 1) // 2))
+
+
 def apply_blur(images: torch.Tensor, params: ViewParams, max_sigma: float) -> torch.Tensor:
     """Gaussian blur of the views marked in ``params.blur``, as one grouped separable convolution.
 
@@ -130,7 +136,7 @@ def apply_blur(images: torch.Tensor, params: ViewParams, max_sigma: float) -> to
     on, sigma = params.blur, params.blur_sigma
     if not bool(on.any()):
         return images
-    radius = max(1, min(int(math.ceil(2 * max_sigma)), (min(hh, ww) - 1) // 2))
+    radius = blur_radius(max_sigma, hh, ww)
     u = torch.arange(-radius, radius + 1, dtype=torch.float64)
     k = torch.exp(-0.5 * (u[None] / sigma[:, None]) ** 2)
     k = k / k.sum(dim=1, keepdim=True)
