@@ -180,9 +180,9 @@ def _nested(fine: np.ndarray, coarse: np.ndarray) -> bool:
     return len(np.unique(pairs[0])) == pairs.shape[1]
 
 
-def test_the_hierarchy_is_registered_and_the_default_is_unchanged():
+def test_the_hierarchy_is_registered_and_the_default_chooses_it_for_photos():
     assert segment.METHODS["rag-merge"] is segment.RegionMerging
-    assert segment.DEFAULT_METHOD == "deep_features"
+    assert segment.DEFAULT_METHOD == "auto"  # rag-merge for photos: tests/test_segment_auto.py
 
 
 def test_cuts_go_from_fine_to_coarse_and_are_nested():

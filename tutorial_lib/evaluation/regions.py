@@ -81,7 +81,8 @@ def evaluate_regions(data: str = "bsds500:val", root=None, method: str | None = 
     root : path, optional
         Data root.
     method : str, optional
-        A key of ``tutorial_lib.segment.METHODS`` (default ``DEFAULT_METHOD``).
+        A key of ``tutorial_lib.segment.METHODS`` (default ``DEFAULT_METHOD``); ``auto`` sweeps the
+        method it chooses for these photos (``chosen_method`` in the result).
     seed : int
         Seed of the method (the photos are the same for every seed).
     limit : int, optional
@@ -105,12 +106,18 @@ def evaluate_regions(data: str = "bsds500:val", root=None, method: str | None = 
     from ..data import load_segmentation
 
     name = method or DEFAULT_METHOD
-    make_method(name)  # an unknown name fails here, before the photos are read
+    chooser = make_method(name, seed=seed)  # an unknown name fails here, before the photos are read
+    ds = load_segmentation(data, root=root, limit=limit)
+    chosen = {}
+    if hasattr(chooser, "choose"):  # auto: sweep the method it picks for these photos
+        picked, stats = chooser.choose(list(ds.images))
+        chosen = {"chosen_method": picked, "coherence_mean": stats["coherence_mean"],
+                  "two_tone_mean": stats["two_tone_mean"]}
+        name = picked
     parameter, values = sweep_of(name)
     values = tuple(settings) if settings is not None else values
     if not values:
         raise ValueError(f"no settings to sweep for {name}: give at least one value")
-    ds = load_segmentation(data, root=root, limit=limit)
     truths = ds.annotations if ds.annotations is not None else [m[None] for m in ds.masks]
     scorers = [RegionScorer(to_numpy(t)) for t in truths]
     counts = np.zeros((len(scorers), len(values)), dtype=np.int64)
@@ -130,4 +137,5 @@ def evaluate_regions(data: str = "bsds500:val", root=None, method: str | None = 
             "mean_segments": float(counts[:, best].mean()),
             "seconds_per_image": seconds / len(images) / runs,
             "sweep_seconds_per_image": seconds / len(images),
-            "method": name, "data": data, "seed": seed, "device": str(runtime.device(device))}
+            "method": method or DEFAULT_METHOD, **chosen, "data": data, "seed": seed,
+            "device": str(runtime.device(device))}

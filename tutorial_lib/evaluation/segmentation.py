@@ -42,8 +42,9 @@ FAST_PARAMS: dict[str, dict] = {
     "deep_features": {"steps": 40, "refine_steps": 20},
     "rag-merge": {},
 }
+FAST_PARAMS["auto"] = {"params": {"deep_features": FAST_PARAMS["deep_features"]}}
 """Method name -> the small training budgets of fast mode (those notebook 04 uses in fast mode); the
-classic methods have no budget to shrink."""
+classic methods have no budget to shrink; ``auto`` passes them to the method it chooses."""
 
 
 def make_method(name: str | None = None, seed: int = 0, device: str = "auto", progress: bool = False,
@@ -287,6 +288,9 @@ def evaluate(data: str, root=None, method: str | None = None, seed: int = 0, lim
         out.update({"max_side": MAX_SIDE,
                     "n_shrunk": sum(p.shape != tuple(s) for p, s in zip(preds, sizes, strict=True))})
     out.update({"method": name, "device": str(runtime.device(device)), "data": data, "seed": seed})
+    if hasattr(seg, "method_"):  # auto: which method it chose, and the statistics that decided
+        out.update({"chosen_method": seg.method_, "coherence_mean": seg.statistics_["coherence_mean"],
+                    "two_tone_mean": seg.statistics_["two_tone_mean"]})
     return SegmentationResult(out, preds, sizes, paths, folder, None if paths else images)
 
 

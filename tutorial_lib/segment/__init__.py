@@ -20,6 +20,9 @@ Methods, baselines first (``METHODS``), one module each:
   the set (textures, :class:`SetFeatureClustering` in :mod:`.deep_set`) or per image (flat-coloured
   objects, :class:`ImageFeatureClustering` in :mod:`.deep_image`), refined by a majority vote in SLIC
   superpixels.
+* ``auto`` (:mod:`.auto`), the default: ``deep_features`` for textures and two-toned objects,
+  ``rag-merge`` for everything else (photos first), chosen by the colour coherence and the two-tone ratio
+  of the images themselves (:class:`AutoSegmentation`).
 * ``rag-merge`` (:mod:`.hierarchy`): greedy region merging on the adjacency graph of an
   over-segmentation (Felzenszwalb's segments by default), by boundary and colour contrast; one merge
   threshold goes from fine to coarse, and :meth:`RegionMerging.labels_at` cuts one merge tree at several
@@ -42,6 +45,7 @@ from __future__ import annotations
 
 import warnings
 
+from .auto import AutoSegmentation, choose_method, image_statistics, two_tone_ratio
 from .base import MIN_SIDE, Segmenter, as_image, as_images, is_batch, pack_maps, relabel_consecutive
 from .classic import ColourKMeans, Felzenszwalb, OtsuThreshold, SlicKMeans
 from .deep_base import DeepFeatureBase
@@ -85,12 +89,14 @@ METHODS: dict[str, type[Segmenter]] = {
     "kanezaki": DifferentiableFeatureClustering,
     "deep_features": DeepFeatureClustering,
     "rag-merge": RegionMerging,
+    "auto": AutoSegmentation,
 }
 """Method name -> estimator class, baselines first (the order of the benchmark tables). Every class
 takes ``seed``, ``device`` and ``progress``."""
 
-DEFAULT_METHOD = "deep_features"
-"""The method with the best benchmark results (see bench/results/segmentation_*.md)."""
+DEFAULT_METHOD = "auto"
+"""The default: :class:`AutoSegmentation`, which picks ``deep_features`` or ``rag-merge`` by a label-free rule
+on the images (the best method of each kind of set in bench/results/segmentation_*.md)."""
 
 _MOVED = ("evaluate", "make_method", "PHOTOS", "BSDS_SIZE", "photo", "time_photo", "compare_methods",
           "results_table")
@@ -113,14 +119,15 @@ def __getattr__(name: str):
 
 
 __all__ = [  # the moved evaluation names are left out: a star import must not warn
-    "ColourKMeans", "DEFAULT_METHOD", "DeepFeatureBase", "DeepFeatureClustering",
+    "AutoSegmentation", "ColourKMeans", "DEFAULT_METHOD", "DeepFeatureBase", "DeepFeatureClustering",
     "DifferentiableFeatureClustering", "FeatureNet", "Felzenszwalb", "ImageFeatureClustering",
     "LBP_SETTINGS", "METHODS", "MIN_SIDE", "MergeTree", "OtsuThreshold", "PatchNet", "PatchStep",
     "PixelDescriptors", "PixelNet", "PseudoLabelStep", "RegionMerging", "Segmenter", "SetFeatureClustering",
-    "SlicKMeans", "as_image", "as_images", "check_scribbles", "choose_scope", "cluster_pixels",
-    "coherent_colour", "colour_coherence", "colour_features", "continuity_loss", "describe_pixels",
-    "drop_small_segments", "estimate_n_segments", "grey", "is_batch", "kmeans", "merge_tree", "pack_maps",
+    "SlicKMeans", "as_image", "as_images", "check_scribbles", "choose_method", "choose_scope",
+    "cluster_pixels", "coherent_colour", "colour_coherence", "colour_features", "continuity_loss",
+    "describe_pixels", "drop_small_segments", "estimate_n_segments", "grey", "image_statistics", "is_batch",
+    "kmeans", "merge_tree", "pack_maps",
     "pure_patches", "random_crops", "relabel_consecutive", "scribbles_at", "similarity_loss",
     "smooth_features", "standardise_channels", "standardise_image", "superpixel_vote", "superpixels",
-    "texture_features", "working_size",
+    "texture_features", "two_tone_ratio", "working_size",
 ]
