@@ -107,8 +107,8 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]],
 def _add_run(p: argparse.ArgumentParser, name: str, func: Callable) -> None:
     """``cluster`` and ``segment``: a set, a method, a seed, checkpoints, outputs."""
     _add_common(p, name)
-    default = ("auto: deep_features for textures and two-toned objects, rag-merge for photos, chosen from the "
-               "images" if name == "segment" else "scan")
+    default = ("auto: deep_features for textures and two-toned objects, rag-merge for photos, chosen "
+               "from the images" if name == "segment" else "scan")
     p.add_argument("--method", default=None, help=f"method name (default: {default})")
     _add_seed(p)
     p.add_argument("--json", default=None, help="also write the result to this JSON file")

@@ -4,8 +4,9 @@ Taught in notebook 04_pixel_segmentation (the section "One default for every inp
 
 No method wins everywhere (``bench/results/segmentation_*.md``): the deep-feature method learns a
 vocabulary of textures or of two-toned objects shared by the set (mosaics 0.862, nuclei 0.885 mIoU,
-against 0.214 and 0.443 for region merging, which merges the small nuclei into the background), while region merging cuts each photo
-into its own regions (BSDS500 val covering 0.549 against 0.374; scenes 0.870 against 0.521).
+against 0.214 and 0.443 for region merging, which merges the small nuclei into the background), while
+region merging cuts each photo into its own regions (BSDS500 val covering 0.549 against 0.374; scenes
+0.870 against 0.521).
 :class:`AutoSegmentation` decides from two label-free statistics of the images themselves, never from
 file names or sizes:
 
