@@ -203,6 +203,25 @@ def test_evaluate_regions_sweeps_the_scale_and_scores_every_annotator(tmp_path):
         evaluate_regions("bsds500:val", root=tmp_path, method="nope")
 
 
+def test_evaluate_regions_with_auto_sweeps_the_method_it_picks(tmp_path, monkeypatch):
+    from tutorial_lib.segment import auto
+
+    write_release(tmp_path / "BSDS500" / "data")
+    picked = []  # the fake photos are two flat halves (two-toned); make the rule pick the photo method
+
+    def photo_method(stats, *thresholds):
+        picked.append(stats)
+        return "rag-merge"
+
+    monkeypatch.setattr(auto, "choose_method", photo_method)
+    result = evaluate_regions("bsds500:val", root=tmp_path, method="auto", progress=False)
+    direct = evaluate_regions("bsds500:val", root=tmp_path, method="rag-merge", progress=False)
+    assert result["method"] == "auto" and result["chosen_method"] == "rag-merge"
+    assert len(picked) == 1 and len(picked[0]["two_tone"]) == 2  # one choice, on both photos
+    assert result["parameter"] == "threshold" and result["covering_ods"] == direct["covering_ods"]
+    assert 0 <= result["two_tone_mean"] < 0.65  # what the real rule would have read: two-toned
+
+
 def test_bench_segmentation_on_bsds500_writes_the_region_table(tmp_path, capsys):
     write_release(tmp_path / "BSDS500" / "data")
     out = tmp_path / "results"
