@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from tutorial_lib.data import load_segmentation
+from tutorial_lib.evaluation.tables import markdown_table
 from tutorial_lib.segment import choose_method, image_statistics
 from tutorial_lib.segment.base import as_images
 
@@ -76,8 +77,7 @@ def main() -> None:
     lines = ["`python bench/segment_choice.py`: the default segmenter's choice on each set. Textures (mean "
              "coherence < 0.5) or two-toned images (mean two-tone ratio <= 0.65) go to `deep_features`, the "
              "rest to `rag-merge`; `best_in_table`: the set's best method in `bench/results/segmentation_*`.",
-             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
+             "", markdown_table(rows, head[1:], first="set")]
     OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 

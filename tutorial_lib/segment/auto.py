@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import reject_labels
-from .base import Segmenter, as_images, pack_maps
+from .base import Segmenter, as_images
 from .deep_features import COHERENCE_THRESHOLD, DeepFeatureClustering
 from .descriptors import colour_coherence, colour_features, kmeans, sample_rows
 from .hierarchy import RegionMerging
@@ -198,11 +198,4 @@ class AutoSegmentation(Segmenter):
         self._check_fitted("estimator_")
         if hasattr(self.estimator_, "predict"):
             return self.estimator_.predict(images)
-        fresh = type(self.estimator_)(**self.estimator_.get_params())
-        maps = [np.asarray(fresh.fit_predict(im)) for im in _channels_first(images)]
-        return pack_maps(maps, images)
-
-
-def _channels_first(images) -> list[np.ndarray]:
-    """The images of a batch (or one image) as ``(C, H, W)`` float32 arrays, as a method's fit takes them."""
-    return [np.ascontiguousarray(a.transpose(2, 0, 1)) for a in as_images(images)]
+        return type(self.estimator_)(**self.estimator_.get_params()).fit_predict(images)
