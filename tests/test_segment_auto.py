@@ -115,3 +115,22 @@ def test_bad_parameters_are_refused_with_the_names_it_takes():
 def test_fast_mode_passes_the_deep_budgets_through():
     model = seg_eval.make_method("auto", fast=True)
     assert model.method("deep_features").steps == seg_eval.FAST_PARAMS["deep_features"]["steps"]
+
+
+def test_method_comparison_leaves_auto_out_unless_asked(monkeypatch):
+    # auto re-runs one of the other methods, without the budgets the comparison gives them
+    ran = []
+
+    class Recorder(segment.OtsuThreshold):
+        def fit_predict(self, images, y=None):
+            ran.append(type(self).__name__)
+            return super().fit_predict(images)
+
+    class Chooser(Recorder):
+        pass
+
+    monkeypatch.setattr(seg_eval, "METHODS", {"otsu": Recorder, "auto": Chooser})
+    images = [torch.rand(1, 12, 12) for _ in range(2)]
+    assert list(seg_eval.compare_methods(images, progress=False)) == ["otsu"]
+    assert list(seg_eval.compare_methods(images, methods=["auto"], progress=False)) == ["auto"]
+    assert ran == ["Recorder", "Chooser"]

@@ -381,7 +381,8 @@ def compare_methods(images, masks=None, methods: Sequence[str] | None = None, pa
     masks : list or (N, H, W) of int label maps, optional
         Ground truth; without it only the label maps and the time are returned.
     methods : sequence of str, optional
-        Keys of ``METHODS`` (default: all, baselines first).
+        Keys of ``METHODS`` (default: all but ``auto``, baselines first: ``auto`` would run one of the
+        others a second time, with none of the budgets ``params`` gives it).
     params : dict method -> dict of settings, optional
         Overrides of each method's defaults (e.g. fewer iterations in fast mode).
     seed, device
@@ -399,7 +400,7 @@ def compare_methods(images, masks=None, methods: Sequence[str] | None = None, pa
     from ..metrics import segmentation_report, segmentation_scores
 
     images = list(images)
-    names = list(methods) if methods else list(METHODS)
+    names = list(methods) if methods else [name for name in METHODS if name != "auto"]
     out = {}
     for name in tqdm(names, desc="methods", disable=not progress):
         seg = make_method(name, seed=seed, device=device, fast=fast, **(params or {}).get(name, {}))
