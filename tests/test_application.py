@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from tutorial_lib import load_model
-from tutorial_lib.application import ObjectPipeline, flatness, normalise_crop
+from tutorial_lib.application import (
+    ObjectPipeline,
+    flatness,
+    normalise_crop,
+    region_contrast,
+    region_spread,
+    standout,
+)
 from tutorial_lib.data.objects import make_object_scene, true_objects
 from tutorial_lib.metrics import cluster_acc, match_objects, object_scores
 
@@ -46,6 +53,20 @@ def test_flatness_is_lowest_on_flat_colour():
     image[5:15, 5:7] = 0.3  # a stroke two pixels wide
     f = flatness(image)
     assert (f[5:15, 5:7] == f.min()).all() and np.median(f) > f.min() + 2
+
+
+def test_standout_tells_an_object_of_one_colour_from_a_photo_patch_of_the_same_contrast():
+    rng = np.random.default_rng(0)
+    image = np.full((40, 60, 3), 0.2, np.float32)
+    image[10:20, 10:20] = 0.6  # an object of one colour
+    image[10:20, 35:45] = 0.6 + rng.uniform(-0.03, 0.03, (10, 10, 3))  # a photo patch: same colour, grain
+    regions = np.zeros((40, 60), np.int64)
+    regions[10:20, 10:20], regions[10:20, 35:45] = 1, 2
+    contrast, spread = region_contrast(image, regions), region_spread(image, regions)
+    assert np.allclose(contrast, 0.4, atol=0.02)  # contrast alone cannot tell them apart
+    assert spread[0] == 0 and 0.02 < spread[1] < 0.06
+    ratio = standout(contrast, spread)
+    assert ratio[0] > 4.5 and ratio[1] < 2.5
 
 
 def test_normalised_crop_is_centred_and_scaled():
@@ -91,6 +112,26 @@ def test_predict_keeps_state_and_save_load_gives_the_same(fitted, tmp_path):
     assert np.array_equal(before.objects, after.objects) and np.array_equal(before.classes, after.classes)
     assert np.allclose(before.confidence, after.confidence)
     assert np.array_equal(model.predict(images[0]).classes, before.classes)
+
+
+def test_a_model_file_with_the_old_contrast_mixture_is_refused(fitted, tmp_path, monkeypatch):
+    import dataclasses
+
+    from tutorial_lib import io_adapters
+
+    adapter = io_adapters.ADAPTERS["ObjectPipeline"]
+
+    def dump_as_before(est, w):  # files saved before the standout ratio named the mixture "contrast"
+        fitted_state = adapter.dump(est, w)
+        fitted_state["contrast"] = fitted_state.pop("standout")
+        return fitted_state
+
+    before = dataclasses.replace(adapter, dump=dump_as_before)
+    monkeypatch.setitem(io_adapters.ADAPTERS, "ObjectPipeline", before)
+    path = fitted[0].save(tmp_path / "old.safetensors")
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="fit it again"):
+        load_model(path)
 
 
 def test_bad_parameters_are_refused():

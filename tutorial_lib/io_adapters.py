@@ -25,7 +25,7 @@ from torch import nn
 
 from .application.foreground import Mixture1D
 from .application.pipeline import ObjectPipeline
-from .base import Estimator
+from .base import Estimator, InputError
 from .cluster.dec import DEC, DECModule
 from .cluster.kmeans import KMeans
 from .cluster.merge import MergedHead
@@ -400,7 +400,7 @@ def _mixture_json(m: Mixture1D | None) -> dict | None:
 
 def _objects_dump(est: ObjectPipeline, w: Writer) -> dict:
     return {"flatness": _mixture_json(est.flatness_mixture_),
-            "contrast": _mixture_json(est.contrast_mixture_),
+            "standout": _mixture_json(est.contrast_mixture_),
             "n_clusters": int(est.n_clusters_), "n_objects": int(est.n_objects_),
             "labels": [int(v) for v in est.labels_],
             "recogniser": dump(est.recogniser_, w.child("recogniser"))}
@@ -408,7 +408,10 @@ def _objects_dump(est: ObjectPipeline, w: Writer) -> dict:
 
 def _objects_restore(est: ObjectPipeline, fitted: dict, r: Reader) -> None:
     est.flatness_mixture_ = Mixture1D(**fitted["flatness"])
-    est.contrast_mixture_ = None if fitted["contrast"] is None else Mixture1D(**fitted["contrast"])
+    if "standout" not in fitted:  # files before the standout ratio hold a mixture of plain contrast
+        raise InputError("this application model was saved by an older version (its mixture is of region "
+                         "contrast, not of the standout ratio the pipeline now uses): fit it again")
+    est.contrast_mixture_ = None if fitted["standout"] is None else Mixture1D(**fitted["standout"])
     est.n_clusters_, est.n_objects_ = fitted["n_clusters"], fitted["n_objects"]
     est.labels_ = np.asarray(fitted["labels"], np.int64)
     est.recogniser_ = restore(fitted["recogniser"], r.child("recogniser"))

@@ -22,11 +22,13 @@ from .foreground import (
     grow_regions,
     keep_regions,
     region_contrast,
+    region_spread,
+    standout,
 )
 from .pipeline import FOREGROUND_METHODS, ObjectPipeline, SceneParse
 
 __all__ = [
     "FOREGROUND_METHODS", "Mixture1D", "ObjectPipeline", "SceneParse", "bounding_boxes", "find_objects",
     "flat_regions", "flatness", "grow_regions", "keep_regions", "normalise_crop", "object_crops",
-    "region_contrast",
+    "region_contrast", "region_spread", "standout",
 ]

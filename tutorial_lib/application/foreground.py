@@ -15,6 +15,10 @@ Taught in notebook 05_foreground_background.
   image (flat sky, a wall) dropped as background.
 * :func:`region_contrast`: how much each candidate region's colour differs from the ring of pixels just
   outside it; a flat patch of a photo continues its surroundings, a pasted object stands out.
+* :func:`region_spread` and :func:`standout`: the contrast against the region's own colour spread, a
+  contrast-to-noise ratio ``log(contrast + eps) - log(spread + eps)``: a flat patch of a photo that happens
+  to contrast still varies inside by a few grey levels, an object of one colour does not (the mixture of
+  the application is fitted on this ratio).
 * :func:`grow_regions`: each region grows by up to ``grow`` pixels into neighbours of its own colour (the
   rim that no flat 2×2 window covers).
 * :func:`find_objects`: a closing that bridges gaps of up to 3 pixels, 8-connected components, those of
@@ -186,6 +190,44 @@ def region_contrast(image: np.ndarray, regions: np.ndarray, ring: int = 3) -> np
         if around.any():
             out[j] = np.abs(np.median(image[box][own], axis=0) - np.median(image[box][around], axis=0)).max()
     return out
+
+
+def region_spread(image: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """How much each region's colour varies inside it: the largest channel range between its 10th and 90th
+    percentiles (robust to the few rim pixels a region may hold).
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W, C), float in [0, 1]
+    regions : ndarray, shape (H, W), int; 0 = background, 1..K
+
+    Returns
+    -------
+    ndarray, shape (K,), float32 in [0, 1] (0 for a region of one colour)
+    """
+    k = int(regions.max()) if regions.size else 0
+    out = np.zeros(k, np.float32)
+    for j, box in enumerate(ndi.find_objects(regions, max_label=k)):
+        if box is not None:
+            lo, hi = np.percentile(image[box][regions[box] == j + 1], [10, 90], axis=0)
+            out[j] = (hi - lo).max()
+    return out
+
+
+def standout(contrast: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """``log(contrast + EPS) - log(spread + EPS)`` per region: its contrast with the ring around it against
+    its own colour spread, in natural-log units (about 4 to 6 for an object of one colour, below 2 for the
+    flat patches of photos: bench/results/application_photo-objects.md).
+
+    Parameters
+    ----------
+    contrast, spread : ndarray, shape (K,), float in [0, 1] (:func:`region_contrast`, :func:`region_spread`)
+
+    Returns
+    -------
+    ndarray, shape (K,), float64
+    """
+    return np.log(np.asarray(contrast, np.float64) + EPS) - np.log(np.asarray(spread, np.float64) + EPS)
 
 
 def keep_regions(regions: np.ndarray, keep: np.ndarray) -> np.ndarray:

@@ -7,8 +7,9 @@ Taught in notebook 05_foreground_background.
 
 1. ``preprocess``: an optional denoiser (``tutorial_lib.preprocess.denoise``);
 2. ``fit_flatness``: a 2-component mixture of pixel flatness over the set (candidates: the flat one);
-3. ``fit_contrast``: a 2-component mixture of the candidate regions' contrast with their surroundings
-   over the set (objects: the contrasting one);
+3. ``fit_contrast``: a 2-component mixture over the set of how much each candidate region stands out:
+   its contrast with its surroundings against its own colour spread (:func:`~.foreground.standout`;
+   objects: the higher component);
 4. ``objects_of``: the object regions grown by their own colour, closed, cut into connected components
    of at least ``min_size`` pixels;
 5. ``fit_recogniser``: the objects' normalised crops of the whole set clustered by a method of
@@ -35,10 +36,13 @@ from .foreground import (
     grow_regions,
     keep_regions,
     region_contrast,
+    region_spread,
+    standout,
 )
 
 FOREGROUND_METHODS = ("flat-contrast", "flat")
-"""``flat-contrast`` (default): flat candidates kept when the contrast mixture says they stand out;
+"""``flat-contrast`` (default): flat candidates kept when the mixture of how much they stand out (contrast
+against their own colour spread) puts them in the higher component;
 ``flat``: every flat candidate region is an object (the baseline the notebook compares with)."""
 
 
@@ -103,7 +107,8 @@ class ObjectPipeline(Estimator):
 
     Attributes
     ----------
-    flatness_mixture_, contrast_mixture_ : Mixture1D
+    flatness_mixture_ : Mixture1D, of pixel flatness
+    contrast_mixture_ : Mixture1D or None, of the candidate regions' :meth:`standouts` (None: one population)
     n_clusters_ : int
     recogniser_ : the fitted clusterer
     labels_ : ndarray (M,), int64, the class of every object found in the training images
@@ -161,6 +166,12 @@ class ObjectPipeline(Estimator):
         sizes = np.bincount(regions.ravel(), minlength=int(regions.max()) + 1)[1:]
         return keep_regions(regions, sizes >= max(1, self.min_size // 2))
 
+    @staticmethod
+    def standouts(pixels: np.ndarray, regions: np.ndarray) -> np.ndarray:
+        """How much each candidate region stands out, (K,) float64: :func:`~.foreground.standout` of its
+        contrast with the ring around it and its own colour spread."""
+        return standout(region_contrast(pixels, regions), region_spread(pixels, regions))
+
     def fit_contrast(self, contrasts: list[np.ndarray], sizes: list[np.ndarray],
                      draws: int = 20000) -> Mixture1D | None:
         """The contrast mixture over the candidate regions of the set, each region weighted by its pixels
@@ -190,7 +201,7 @@ class ObjectPipeline(Estimator):
         for image in images:
             pixels = self.preprocess(image)
             regions = self.candidates(pixels, flatness(pixels), self.flatness_mixture_)
-            out.append(self.objects_of(pixels, regions, region_contrast(pixels, regions),
+            out.append(self.objects_of(pixels, regions, self.standouts(pixels, regions),
                                        self.contrast_mixture_))
         return out
 
@@ -251,7 +262,7 @@ class ObjectPipeline(Estimator):
         self.flatness_mixture_ = self.fit_flatness(flats)
         regions = [self.candidates(p, f, self.flatness_mixture_)
                    for p, f in zip(prepared, flats, strict=True)]
-        contrasts = [region_contrast(p, r) for p, r in zip(prepared, regions, strict=True)]
+        contrasts = [self.standouts(p, r) for p, r in zip(prepared, regions, strict=True)]
         sizes = [np.bincount(r.ravel(), minlength=int(r.max()) + 1)[1:] for r in regions]
         self.contrast_mixture_ = self.fit_contrast(contrasts, sizes)
         objects = [self.objects_of(p, r, c, self.contrast_mixture_)
