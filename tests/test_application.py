@@ -218,3 +218,37 @@ def test_matched_crops_pairs_each_matched_object_with_its_true_and_predicted_cla
     assert crops.shape == (n_matched, 1, 28, 28) and len(truth) == len(predicted) == n_matched
     assert set(truth.tolist()) <= {0, 1, 2}
     assert cluster_acc(truth, predicted) >= 0.9  # the fitted pipeline labels these shapes well
+
+
+def test_foreground_stage_alone_finds_what_predict_finds_and_scores_without_a_recogniser(fitted):
+    from tutorial_lib.base import NotFittedError
+    from tutorial_lib.evaluation.application import foreground_scores, score
+
+    model, images, masks = fitted
+    stage = ObjectPipeline(min_size=30, seed=0)
+    with pytest.raises(NotFittedError):
+        stage.object_maps(images)
+    stage.training_crops(images)  # fits the two mixtures only
+    assert not hasattr(stage, "recogniser_")
+    maps = stage.object_maps(images)
+    parses = model.predict(images)
+    assert all(np.array_equal(m, p.objects) for m, p in zip(maps, parses, strict=True))
+    alone, full = foreground_scores(maps, masks), score(parses, masks)
+    for key in ("foreground_iou", "object_recall", "object_precision", "n_true_objects"):
+        assert alone[key] == full[key]
+    assert alone["n_objects"] == sum(len(p) for p in parses)
+
+
+def test_foreground_scores_of_a_missed_object_and_an_invented_one():
+    from tutorial_lib.evaluation.application import foreground_scores
+
+    mask = np.zeros((20, 30), np.int64)
+    mask[2:8, 2:8] = 1  # class 0, found exactly
+    mask[12:18, 2:8] = 2  # class 1, missed
+    found = np.zeros_like(mask)
+    found[2:8, 2:8] = 1
+    found[2:8, 20:26] = 2  # invented on the background
+    out = foreground_scores([found], [mask])
+    assert out["object_recall"] == 0.5 and out["object_precision"] == 0.5
+    assert out["foreground_iou"] == round(36 / 108, 4)
+    assert out["n_objects"] == 2 and out["n_true_objects"] == 2

@@ -195,10 +195,23 @@ class ObjectPipeline(Estimator):
             regions = keep_regions(regions, mixture.posterior(contrast, 1) >= 0.5)
         return find_objects(grow_regions(pixels, regions) > 0, self.min_size)
 
-    def _scan(self, images) -> list[np.ndarray]:
-        """Stages 1-4 on every image with the fitted mixtures (fit has set them)."""
+    def object_maps(self, images) -> list[np.ndarray]:
+        """Stages 1-4 on every image with the fitted mixtures: each image's objects, no classes.
+
+        Needs the two mixtures (:meth:`fit`, or :meth:`training_crops` alone, which fits only them: the
+        foreground stage without training a recogniser).
+
+        Parameters
+        ----------
+        images : list of Tensor (C, H, W), float in [0, 1]
+
+        Returns
+        -------
+        list of ndarray (H, W), int64: 0 = background, 1..K the objects of that image
+        """
+        self._check_fitted("flatness_mixture_")
         out = []
-        for image in images:
+        for image in check_image_list(images):
             pixels = self.preprocess(image)
             regions = self.candidates(pixels, flatness(pixels), self.flatness_mixture_)
             out.append(self.objects_of(pixels, regions, self.standouts(pixels, regions),
@@ -315,7 +328,7 @@ class ObjectPipeline(Estimator):
         single = getattr(image, "ndim", 0) == 3
         images = check_image_list([image] if single else image)
         out = []
-        for im, objects in zip(images, self._scan(images), strict=True):
+        for im, objects in zip(images, self.object_maps(images), strict=True):
             classes, confidence = self.classify(object_crops(objects))
             foreground = objects > 0
             areas = np.bincount(objects.ravel(), minlength=len(classes) + 1)[1:].astype(np.int64)

@@ -119,10 +119,34 @@ def score(parses, masks) -> dict:
     keys = ("foreground_iou", "object_recall", "object_precision", "object_acc", "per_class")
     if masks is None:
         return dict.fromkeys(keys)
+    return _scores([p.objects for p in parses], [p.classes for p in parses], masks, keys)
+
+
+def foreground_scores(object_maps, masks) -> dict:
+    """The foreground stage's scores alone, before any recogniser: what :meth:`ObjectPipeline.object_maps`
+    found against the masks.
+
+    Parameters
+    ----------
+    object_maps : list of ndarray (H, W), int; 0 = background, 1..K the objects found
+    masks : list of ndarray or Tensor (H, W), int; 0 = background, c + 1 = class c
+
+    Returns
+    -------
+    dict
+        ``foreground_iou`` (pixels), ``object_recall``, ``object_precision`` (a match: mask IoU >= 0.5,
+        one-to-one), ``n_objects`` (found), ``n_true_objects``.
+    """
+    no_classes = [np.zeros(int(np.max(o, initial=0)), np.int64) for o in object_maps]
+    out = _scores(object_maps, no_classes, masks, ("foreground_iou", "object_recall", "object_precision"))
+    out["n_objects"] = int(sum(len(c) for c in no_classes))
+    return out
+
+
+def _scores(object_maps, classes, masks, keys) -> dict:
     truth = [true_objects(m) for m in masks]
-    objects = object_scores([p.objects for p in parses], [p.classes for p in parses],
-                            [t[0] for t in truth], [t[1] for t in truth])
-    out = {"foreground_iou": foreground_iou([p.foreground.astype(np.int64) for p in parses],
+    objects = object_scores(object_maps, classes, [t[0] for t in truth], [t[1] for t in truth])
+    out = {"foreground_iou": foreground_iou([np.asarray(o, np.int64) for o in object_maps],
                                             [np.asarray(m) for m in masks])}
     out.update({k: objects[k] for k in keys[1:]})
     out["n_true_objects"] = objects["n_true"]
